@@ -1,0 +1,188 @@
+"""One typed settings object: defaults, then a TOML file, then the environment.
+
+Environment variables are named ``CTI_<SECTION>__<KEY>`` (for example
+``CTI_AMI__SECRET``); they win over the file so secrets never need to sit in it.
+Validation happens once, at start, and every error names the bad key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "CTI_"
+ENV_SEPARATOR = "__"
+CONFIG_ENV = "CTI_CONFIG"
+
+
+class SettingsError(Exception):
+    """Raised when the configuration cannot be loaded; the message names every bad key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AmiSettings(_Section):
+    """Asterisk Manager Interface connection (the adapter's timings are tunable for tests)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = "cti"
+    secret: SecretStr = SecretStr("")
+    connect_timeout: float = Field(5.0, gt=0)
+    action_timeout: float = Field(10.0, gt=0)
+    ping_interval: float = Field(5.0, gt=0)
+    ping_timeout: float = Field(3.0, gt=0)
+    reconnect_min: float = Field(0.5, gt=0)
+    reconnect_max: float = Field(30.0, gt=0)
+
+
+class AgiSettings(_Section):
+    """Our FastAGI server; Asterisk connects to ``agi://<advertised_host>:<port>/<script>``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(4573, ge=0, le=65535)
+    advertised_host: str = "127.0.0.1"
+    command_timeout: float = Field(30.0, gt=0)
+    env_timeout: float = Field(5.0, gt=0)
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///var/cti.sqlite3"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        allowed = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+        if not value.startswith(allowed):
+            raise ValueError(f"must start with one of {', '.join(allowed)}")
+        return value
+
+
+class StateSettings(_Section):
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "cti:"
+
+
+class PathSettings(_Section):
+    """Media must be visible to Asterisk at the same absolute path (bind mount or shared volume)."""
+
+    media_dir: Path = Path("/var/lib/cti/media")
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.media_dir / "prompts"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.media_dir / "recordings"
+
+
+class SecuritySettings(_Section):
+    """API tokens map a secret to a role; they come from the file or ``CTI_SECURITY__API_TOKENS``."""
+
+    api_tokens: dict[str, Literal["admin", "supervisor", "agent"]] = Field(default_factory=dict)
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _long_tokens(cls, value: dict[str, str]) -> dict[str, str]:
+        short = [t[:4] + "..." for t in value if len(t) < 24]
+        if short:
+            raise ValueError(f"tokens must be at least 24 characters (too short: {', '.join(short)})")
+        return value
+
+
+class AsteriskSettings(_Section):
+    """What the rendered Asterisk configuration needs to know (see ``asterisk-config/``)."""
+
+    sip_bind: str = "127.0.0.1:5060"
+    inbound_context: str = "from-pstn"
+    default_language: Literal["en", "fr"] = "en"
+
+
+class Settings(_Section):
+    ami: AmiSettings = AmiSettings()
+    agi: AgiSettings = AgiSettings()
+    http: HttpSettings = HttpSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    state: StateSettings = StateSettings()
+    paths: PathSettings = PathSettings()
+    security: SecuritySettings = SecuritySettings()
+    asterisk: AsteriskSettings = AsteriskSettings()
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from defaults, the TOML file (``path`` or ``$CTI_CONFIG``) and the environment."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    file_path = path or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    if file_path is not None:
+        raw = _read_toml(file_path)
+    _merge(raw, _from_environment(env))
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, file_path)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"configuration file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
+    """``CTI_AMI__PORT=5039`` becomes ``{"ami": {"port": "5039"}}``; JSON-ish values stay strings for pydantic."""
+    found: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or ENV_SEPARATOR not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition(ENV_SEPARATOR)
+        found.setdefault(section, {})[key] = _parse_env_value(value)
+    return found
+
+
+def _parse_env_value(value: str) -> Any:
+    """Tables (``{...}``) are read as inline TOML so token maps can come from the environment."""
+    stripped = value.strip()
+    if stripped.startswith("{"):
+        try:
+            return tomllib.loads(f"v = {stripped}")["v"]
+        except tomllib.TOMLDecodeError:
+            return value
+    return value
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _describe(exc: ValidationError, file_path: Path | None) -> str:
+    origin = f" (file {file_path} or CTI_* environment)" if file_path else " (CTI_* environment)"
+    lines = [f"invalid configuration{origin}:"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        env_name = ENV_PREFIX + ENV_SEPARATOR.join(str(p).upper() for p in error["loc"][:2])
+        lines.append(f"  {key}: {error['msg']} [env {env_name}]")
+    return "\n".join(lines)
