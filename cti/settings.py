@@ -111,6 +111,7 @@ class AsteriskSettings(_Section):
     sip_bind: str = "127.0.0.1:5060"
     inbound_context: str = "from-pstn"
     default_language: Literal["en", "fr"] = "en"
+    sip_secret: SecretStr = SecretStr("")
 
 
 class Settings(_Section):

@@ -1,0 +1,3 @@
+"""Root conftest: loads the shared fixture plugins (services, database, Asterisk)."""
+
+pytest_plugins = ["tests.plugins.database"]

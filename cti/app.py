@@ -1,0 +1,89 @@
+"""Composition root: the one place that builds every service and passes dependencies in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from cti import __version__
+from cti.agi import FastAgiServer, ScriptRegistry
+from cti.ami import AmiClient
+from cti.db import Database, make_database
+from cti.http.app import make_web_app
+from cti.prompts import PromptStore
+from cti.scripts.incoming import IncomingCall
+from cti.settings import Settings
+from cti.state import StateBackend, make_state_backend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CtiApp:
+    """Everything one server process runs; ``start`` brings it up, ``stop`` takes it down in reverse."""
+
+    settings: Settings
+    db: Database
+    state: StateBackend
+    ami: AmiClient
+    agi: FastAgiServer
+    web_app: web.Application = field(init=False)
+    _runner: web.AppRunner | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.web_app = make_web_app(self.settings.security, self.status)
+
+    async def start(self) -> None:
+        await self.ami.start()  # connects in the background; calls are served even while Asterisk is down
+        await self.agi.start()
+        self._runner = web.AppRunner(self.web_app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.http.host, self.settings.http.port)
+        await site.start()
+        log.info("cti %s: AGI on %s:%s, HTTP on %s:%s", __version__, self.settings.agi.host, self.agi.port,
+                 self.settings.http.host, self.http_port)
+
+    @property
+    def http_port(self) -> int:
+        """The bound port (the setting may be 0 in tests)."""
+        if self._runner is None or not self._runner.addresses:
+            return self.settings.http.port
+        return int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.agi.stop()
+        await self.ami.stop()
+        await self.state.close()
+        await self.db.close()
+
+    async def status(self) -> dict[str, Any]:
+        database, state = await asyncio.gather(_probe(self.db.ping()), _probe(self.state.ping()))
+        ami = {"connected": self.ami.connected, **self.ami.stats.as_dict()}
+        agi = {"port": self.agi.port, "active_sessions": self.agi.active_sessions}
+        healthy = database["ok"] and state["ok"] and ami["connected"]
+        return {"version": __version__, "healthy": healthy, "ami": ami, "agi": agi,
+                "database": database, "state": state}
+
+
+async def _probe(check: Any) -> dict[str, Any]:
+    try:
+        await check
+    except Exception as exc:  # any failure is reported, the status route must answer regardless
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True}
+
+
+def build_app(settings: Settings) -> CtiApp:
+    db = make_database(settings.database)
+    state = make_state_backend(settings.state)
+    prompts = PromptStore(settings.paths.prompts_dir)
+    registry = ScriptRegistry()
+    registry.register("incoming")(IncomingCall(db, prompts, settings.asterisk.default_language))
+    agi = FastAgiServer(registry, settings.agi)
+    return CtiApp(settings, db, state, AmiClient(settings.ami), agi)

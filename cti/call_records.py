@@ -1,0 +1,33 @@
+"""The call's row: opened when Asterisk hands the call over, closed with its outcome."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from cti.db import Database
+from cti.db.base import utcnow
+from cti.db.models import CallRecord, ServiceNumber
+
+
+async def find_service(db: Database, number: str) -> ServiceNumber | None:
+    async with db.session() as session:
+        found = await session.scalars(
+            select(ServiceNumber).where(ServiceNumber.number == number, ServiceNumber.enabled.is_(True))
+        )
+        return found.first()
+
+
+async def open_call(db: Database, record: CallRecord) -> int:
+    async with db.session() as session:
+        session.add(record)
+        await session.flush()
+        return record.id
+
+
+async def close_call(db: Database, call_id: int, outcome: str, path: list[str]) -> None:
+    async with db.session() as session:
+        await session.execute(
+            update(CallRecord)
+            .where(CallRecord.id == call_id)
+            .values(outcome=outcome, path=" > ".join(path), ended_at=utcnow())
+        )

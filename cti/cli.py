@@ -1,0 +1,118 @@
+"""The ``cti`` command: serve, db upgrade, demo, check-config, asterisk-config, prompts build."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cti.settings import Settings, SettingsError, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    result: int = args.run(settings, args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cti", description=__doc__)
+    parser.add_argument("-c", "--config", type=Path, help="TOML settings file (default: $CTI_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    commands.add_parser("serve", help="run the server").set_defaults(run=_serve)
+    db = commands.add_parser("db", help="database").add_subparsers(required=True, metavar="ACTION")
+    db.add_parser("upgrade", help="apply migrations").set_defaults(run=_db_upgrade)
+    commands.add_parser("demo", help="migrate, seed demo data, build prompts").set_defaults(run=_demo)
+    commands.add_parser("check-config", help="validate settings and paths").set_defaults(run=_check_config)
+    render = commands.add_parser("asterisk-config", help="render Asterisk's configuration")
+    render.add_argument("--out", type=Path, required=True)
+    render.add_argument("--agents", type=int, default=4)
+    render.set_defaults(run=_asterisk_config)
+    prompts = commands.add_parser("prompts", help="voice prompts").add_subparsers(required=True, metavar="ACTION")
+    build = prompts.add_parser("build", help="speak missing placeholder prompts with espeak-ng")
+    build.add_argument("--force", action="store_true")
+    build.set_defaults(run=_prompts_build)
+    return parser
+
+
+def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from cti.app import build_app
+
+    async def run() -> None:
+        app = build_app(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await app.start()
+        await stop.wait()
+        await app.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
+    from cti.db.migrate import upgrade
+
+    upgrade(settings.database)
+    print("database at head")
+    return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from cti.db import make_database
+    from cti.demo import seed_demo
+
+    _db_upgrade(settings, args)
+
+    async def seed() -> int:
+        db = make_database(settings.database)
+        try:
+            return await seed_demo(db)
+        finally:
+            await db.close()
+
+    print(f"demo data: {asyncio.run(seed())} service numbers added")
+    args.force = False
+    return _prompts_build(settings, args)
+
+
+def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
+    from cti.checks import check_settings
+
+    problems = check_settings(settings)
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    if not problems:
+        print("configuration OK")
+    return 1 if problems else 0
+
+
+def _asterisk_config(settings: Settings, args: argparse.Namespace) -> int:
+    from cti.asterisk_config import render_asterisk_config
+
+    secret = settings.asterisk.sip_secret.get_secret_value()
+    for path in render_asterisk_config(settings, args.out, sip_secret=secret, agents=args.agents):
+        print(path)
+    return 0
+
+
+def _prompts_build(settings: Settings, args: argparse.Namespace) -> int:
+    from cti.prompts import PromptStore, build_placeholders, load_catalog
+
+    written = build_placeholders(PromptStore(settings.paths.prompts_dir), load_catalog(), force=args.force)
+    print(f"prompts: {written} written in {settings.paths.prompts_dir}")
+    return 0

@@ -1,0 +1,5 @@
+"""Imports every package's models so ``Base.metadata`` knows all tables (Alembic, tests)."""
+
+from cti.db import models as core_models
+
+__all__ = ["core_models"]

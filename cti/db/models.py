@@ -1,0 +1,45 @@
+"""Core tables: the numbers callers dial, and one row per call.
+
+Capability packages (``cti.ivr``, ``cti.acd``...) add their own tables on the same ``Base``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cti.db.base import Base, utcnow
+
+
+class ServiceNumber(Base):
+    """A called number (DNIS) and the service that answers it."""
+
+    __tablename__ = "service_numbers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CallRecord(Base):
+    """One inbound call, written when Asterisk hands it over and updated until it ends."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(128))
+    caller_number: Mapped[str] = mapped_column(String(64), default="")
+    caller_name: Mapped[str] = mapped_column(String(128), default="")
+    called_number: Mapped[str] = mapped_column(String(64), default="")
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("service_numbers.id"), default=None)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    outcome: Mapped[str] = mapped_column(String(32), default="in_progress")
+    path: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,1 @@
+"""HTTP and websocket front: aiohttp application, authentication, core routes."""

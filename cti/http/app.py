@@ -1,0 +1,20 @@
+"""Builds the aiohttp application; capability packages add their routes through ``add_routes``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from cti.http import status
+from cti.http.auth import ROLE_KEY, auth_middleware
+from cti.http.status import STATUS_KEY, StatusProvider
+from cti.settings import SecuritySettings
+
+MAX_BODY_BYTES = 20 * 1024 * 1024
+
+
+def make_web_app(security: SecuritySettings, status_provider: StatusProvider) -> web.Application:
+    app = web.Application(middlewares=[auth_middleware], client_max_size=MAX_BODY_BYTES)
+    app[ROLE_KEY] = dict(security.api_tokens)
+    app[STATUS_KEY] = status_provider
+    status.add_routes(app)
+    return app

@@ -1,0 +1,1 @@
+"""AGI scripts: one module per call flow, each registered by name when the app is composed."""

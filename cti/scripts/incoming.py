@@ -1,0 +1,107 @@
+"""``agi://host/incoming``: every inbound call starts here.
+
+This is the foundation's flow: identify the service from the called number, greet the caller in the
+service's language, read one key and say it back. The IVR engine (``cti.ivr``) takes over this entry
+point with per-number flows; what stays is the contract: the call gets a row, and whatever fails, the
+caller hears a prompt rather than dead air.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from cti.agi import AgiHangup, AgiSession
+from cti.call_records import close_call, find_service, open_call
+from cti.db import Database
+from cti.db.models import CallRecord, ServiceNumber
+from cti.prompts import PromptStore
+
+log = logging.getLogger(__name__)
+DIGIT_TIMEOUT_MS = 5000
+
+
+@dataclass
+class CallContext:
+    """What the flow learnt so far; ``path`` is the IVR path kept on the call's row."""
+
+    language: str
+    service: ServiceNumber | None = None
+    call_id: int | None = None
+    path: list[str] = field(default_factory=list)
+    outcome: str = "in_progress"
+
+
+@dataclass
+class IncomingCall:
+    db: Database
+    prompts: PromptStore
+    default_language: str = "en"
+
+    async def __call__(self, session: AgiSession) -> None:
+        ctx = CallContext(language=self.default_language)
+        try:
+            await self._identify(session, ctx)
+            await session.answer()
+            await self._run(session, ctx)
+        except AgiHangup:
+            ctx.outcome = "abandoned" if ctx.outcome == "in_progress" else ctx.outcome
+        except Exception:
+            log.exception("incoming flow failed on %s", session.env.channel)
+            ctx.outcome = "error"
+            await self._fallback(session, ctx)
+        finally:
+            await self._close(ctx)
+
+    async def _identify(self, session: AgiSession, ctx: CallContext) -> None:
+        """A database outage must not stop the call: we go on with the defaults and no row."""
+        env = session.env
+        try:
+            ctx.service = await find_service(self.db, env.extension)
+            if ctx.service is not None:
+                ctx.language = ctx.service.language
+            ctx.call_id = await open_call(self.db, CallRecord(
+                uniqueid=env.uniqueid, channel=env.channel, caller_number=env.callerid or "",
+                caller_name=env.calleridname or "", called_number=env.extension,
+                service_id=ctx.service.id if ctx.service else None, language=ctx.language))
+        except Exception:
+            log.exception("call %s: database unavailable, continuing without a call record", env.uniqueid)
+
+    async def _run(self, session: AgiSession, ctx: CallContext) -> None:
+        if ctx.service is None:
+            ctx.path.append("unknown-number")
+            await self._play(session, ctx, "unknown-number")
+            ctx.outcome = "unknown_number"
+            await session.hangup()
+            return
+        await self._play(session, ctx, "welcome")
+        result = await session.get_data(self.prompts.playable(ctx.language, "demo-menu"), DIGIT_TIMEOUT_MS, 1)
+        if result.digits:
+            ctx.path.append(f"menu:{result.digits}")
+            await self._play(session, ctx, "you-pressed")
+            await session.say_digits(result.digits)
+        else:
+            ctx.path.append("menu:no-input")
+            await self._play(session, ctx, "no-input")
+        await self._play(session, ctx, "goodbye")
+        ctx.outcome = "completed"
+        await session.hangup()
+
+    async def _play(self, session: AgiSession, ctx: CallContext, name: str) -> None:
+        ctx.path.append(name)
+        await session.stream_file(self.prompts.playable(ctx.language, name))
+
+    async def _fallback(self, session: AgiSession, ctx: CallContext) -> None:
+        try:
+            await session.stream_file(self.prompts.playable(ctx.language, "technical-problem"))
+            await session.hangup()
+        except Exception:
+            log.warning("fallback prompt could not be played on %s", session.env.channel)
+
+    async def _close(self, ctx: CallContext) -> None:
+        if ctx.call_id is None:
+            return
+        try:
+            await close_call(self.db, ctx.call_id, ctx.outcome, ctx.path)
+        except Exception:
+            log.exception("call %s: could not store its outcome %s", ctx.call_id, ctx.outcome)

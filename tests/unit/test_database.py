@@ -1,0 +1,65 @@
+"""Migrations and core tables, on SQLite and the real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from cti.call_records import close_call, find_service, open_call
+from cti.db import Database
+from cti.db.models import CallRecord, ServiceNumber
+from cti.demo import DEMO_NUMBERS, seed_demo
+
+
+async def test_migrations_create_the_core_tables(database: Database) -> None:
+    async with database.engine.connect() as conn:
+        tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    assert {"service_numbers", "calls", "alembic_version"} <= tables
+
+
+async def test_demo_seed_is_idempotent(database: Database) -> None:
+    assert await seed_demo(database) == len(DEMO_NUMBERS)
+    assert await seed_demo(database) == 0
+    service = await find_service(database, "5552000")
+    assert service is not None and service.language == "fr"
+
+
+async def test_call_record_lifecycle(database: Database) -> None:
+    await seed_demo(database)
+    service = await find_service(database, "5551000")
+    assert service is not None
+    call_id = await open_call(database, CallRecord(
+        uniqueid="1700000000.1", channel="PJSIP/caller-0001", caller_number="+33612345678",
+        caller_name="Hélène", called_number="5551000", service_id=service.id))
+    await close_call(database, call_id, "completed", ["welcome", "menu:2"])
+    async with database.session() as session:
+        row = (await session.scalars(select(CallRecord).where(CallRecord.id == call_id))).one()
+    assert row.outcome == "completed"
+    assert row.path == "welcome > menu:2"
+    assert row.caller_name == "Hélène"
+    assert row.ended_at is not None and row.ended_at >= row.started_at
+
+
+async def test_unique_number_is_enforced(database: Database) -> None:
+    await seed_demo(database)
+    with pytest.raises(IntegrityError):
+        async with database.session() as session:
+            session.add(ServiceNumber(number="5551000", name="dup"))
+
+
+async def test_disabled_number_is_not_found(database: Database) -> None:
+    async with database.session() as session:
+        session.add(ServiceNumber(number="999", name="off", enabled=False))
+    assert await find_service(database, "999") is None
+
+
+async def test_ping_reports_an_unreachable_database() -> None:
+    from cti.db import make_database
+    from cti.db.engine import DatabaseUnavailable
+    from cti.settings import DatabaseSettings
+
+    db = make_database(DatabaseSettings(url="postgresql+asyncpg://cti:cti@127.0.0.1:1/none"))
+    with pytest.raises(DatabaseUnavailable):
+        await db.ping()
+    await db.close()
