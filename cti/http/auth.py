@@ -16,7 +16,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Callable[..., Any])
 ROLES_ATTRIBUTE = "_cti_roles"
 ROLE_KEY = web.AppKey("cti_role_of_token", dict)
-REQUEST_ROLE = "cti.role"
+REQUEST_ROLE = web.RequestKey("cti_role", str)
 
 
 def requires(*roles: Role) -> Callable[[H], H]:

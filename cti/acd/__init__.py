@@ -1,0 +1,1 @@
+"""Skills-based ACD: queues, agents, priorities, routing."""

@@ -1,0 +1,1 @@
+"""Agent desktop and screen pops over websockets."""

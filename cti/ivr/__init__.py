@@ -1,0 +1,1 @@
+"""IVR flows, opening hours and per-number voice messages (built on the foundation)."""
