@@ -1,3 +1,3 @@
 """Root conftest: loads the shared fixture plugins (services, database, Asterisk)."""
 
-pytest_plugins = ["tests.plugins.database"]
+pytest_plugins = ["tests.plugins.database", "tests.plugins.state", "tests.plugins.asterisk"]

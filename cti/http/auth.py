@@ -15,7 +15,7 @@ Role = Literal["admin", "supervisor", "agent"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Callable[..., Any])
 ROLES_ATTRIBUTE = "_cti_roles"
-ROLE_KEY = web.AppKey("cti_role_of_token", dict)
+ROLE_KEY: web.AppKey[Mapping[str, str]] = web.AppKey("cti_role_of_token")
 REQUEST_ROLE = web.RequestKey("cti_role", str)
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from cti.http.auth import requires
 
 StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
-STATUS_KEY = web.AppKey("cti_status_provider", StatusProvider)
+STATUS_KEY: web.AppKey[StatusProvider] = web.AppKey("cti_status_provider")
 
 
 @requires("admin", "supervisor")

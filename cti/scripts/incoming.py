@@ -69,7 +69,6 @@ class IncomingCall:
 
     async def _run(self, session: AgiSession, ctx: CallContext) -> None:
         if ctx.service is None:
-            ctx.path.append("unknown-number")
             await self._play(session, ctx, "unknown-number")
             ctx.outcome = "unknown_number"
             await session.hangup()

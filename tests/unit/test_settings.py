@@ -45,7 +45,7 @@ def test_unknown_key_is_refused(tmp_path: Path) -> None:
 
 
 def test_database_url_needs_an_async_driver() -> None:
-    with pytest.raises(SettingsError, match="database.url"):
+    with pytest.raises(SettingsError, match=r"database\.url"):
         load_settings(environ={"CTI_DATABASE__URL": "postgresql://x/y"})
 
 
