@@ -1,0 +1,63 @@
+"""A real SIP phone (baresip) registers, dials a service number over SIP/RTP and presses a key (RFC 4733)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from cti.agi import ScriptRegistry
+from cti.db import Database
+from cti.db.models import CallRecord
+from cti.demo import seed_demo
+from cti.prompts import PromptStore
+from cti.scripts.incoming import IncomingCall
+from tests.plugins.asterisk import sandbox_command
+from tests.support.baresip import BaresipPhone
+
+pytestmark = pytest.mark.real
+CALLER_CTRL_PORT = 4440  # scripts/asterisk-sandbox.sh: caller, agent1, agent2 on 4440-4442
+MENU_DELAY = 4.0  # answer (~0.5 s) + the greeting: the key is pressed while the menu prompt plays
+
+
+@pytest.fixture
+async def caller_phone() -> AsyncIterator[BaresipPhone]:
+    sandbox_command("phones")
+    phone = BaresipPhone("127.0.0.1", CALLER_CTRL_PORT)
+    await phone.connect()
+    yield phone
+    await phone.command("hangup")
+    await phone.close()
+
+
+async def _finished_call(db: Database) -> CallRecord:
+    async with asyncio.timeout(30):
+        while True:
+            async with db.session() as session:
+                row = (await session.scalars(select(CallRecord).where(CallRecord.ended_at.is_not(None)))).first()
+            if row is not None:
+                return row
+            await asyncio.sleep(0.2)
+
+
+async def test_sip_call_reaches_the_incoming_flow_and_dtmf_is_read(
+    caller_phone: BaresipPhone,
+    agi_registry: ScriptRegistry,
+    prompt_store: PromptStore,
+    database: Database,
+) -> None:
+    await seed_demo(database)
+    agi_registry.register("incoming")(IncomingCall(database, prompt_store))
+    answer = await caller_phone.command("dial", "sip:5551000@127.0.0.1")
+    assert answer.get("ok"), answer
+    await caller_phone.wait_event("CALL_ESTABLISHED", timeout=10)
+    await asyncio.sleep(MENU_DELAY)
+    await caller_phone.command("sndcode", "4")
+    row = await _finished_call(database)
+    assert row.caller_number == "caller"  # the SIP From user of the 'caller' endpoint
+    assert row.called_number == "5551000"
+    assert row.channel.startswith("PJSIP/caller-")
+    assert row.outcome == "completed"
+    assert "menu:4" in row.path.split(" > ")
