@@ -27,6 +27,7 @@ class CallContext:
 
     language: str
     service: ServiceNumber | None = None
+    lookup_failed: bool = False
     call_id: int | None = None
     path: list[str] = field(default_factory=list)
     outcome: str = "in_progress"
@@ -65,10 +66,11 @@ class IncomingCall:
                 caller_name=env.calleridname or "", called_number=env.extension,
                 service_id=ctx.service.id if ctx.service else None, language=ctx.language))
         except Exception:
+            ctx.lookup_failed = True
             log.exception("call %s: database unavailable, continuing without a call record", env.uniqueid)
 
     async def _run(self, session: AgiSession, ctx: CallContext) -> None:
-        if ctx.service is None:
+        if ctx.service is None and not ctx.lookup_failed:  # an outage must not say "not in service"
             await self._play(session, ctx, "unknown-number")
             ctx.outcome = "unknown_number"
             await session.hangup()

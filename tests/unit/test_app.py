@@ -1,0 +1,140 @@
+"""The composed server (cti.app) with a scripted AMI peer and scripted AGI calls: status, call rows, fallbacks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from cti.app import CtiApp, build_app
+from cti.db.migrate import upgrade_async
+from cti.db.models import CallRecord
+from cti.demo import seed_demo
+from cti.prompts import PromptStore, build_placeholders
+from cti.settings import Settings, load_settings
+from tests.fakes.agi_peer import AgiPeer, asterisk_env
+from tests.fakes.ami_peer import AmiPeer
+
+TOKEN = "k" * 32
+PROMPTS = {name: {"en": name, "fr": name} for name in
+           ("welcome", "demo-menu", "you-pressed", "no-input", "goodbye", "technical-problem", "unknown-number")}
+
+
+def _settings(tmp_path: Path, ami_port: int, db_url: str | None = None) -> Settings:
+    env = {
+        "CTI_AMI__PORT": str(ami_port), "CTI_AMI__SECRET": AmiPeer.secret, "CTI_AMI__RECONNECT_MIN": "0.05",
+        "CTI_AGI__PORT": "0", "CTI_HTTP__PORT": "0", "CTI_PATHS__MEDIA_DIR": str(tmp_path / "media"),
+        "CTI_DATABASE__URL": db_url or f"sqlite+aiosqlite:///{tmp_path}/cti.sqlite3",
+        "CTI_SECURITY__API_TOKENS": f'{{ "{TOKEN}" = "admin" }}',
+    }
+    return load_settings(environ=env)
+
+
+@pytest.fixture
+async def ami_peer() -> AsyncIterator[AmiPeer]:
+    peer = AmiPeer()
+    await peer.start()
+    yield peer
+    await peer.close()
+
+
+async def _running_app(settings: Settings, *, migrate: bool = True) -> CtiApp:
+    build_placeholders(PromptStore(settings.paths.prompts_dir), PROMPTS)
+    if migrate:
+        await upgrade_async(settings.database)
+    app = build_app(settings)
+    if migrate:
+        await seed_demo(app.db)
+    await app.start()
+    await app.ami.wait_connected(5)
+    return app
+
+
+@pytest.fixture
+async def app(tmp_path: Path, ami_peer: AmiPeer) -> AsyncIterator[CtiApp]:
+    running = await _running_app(_settings(tmp_path, ami_peer.port))
+    yield running
+    await running.stop()
+
+
+def _answer_all(digit: str = "") -> object:
+    def reply(command: str) -> str:
+        if command.startswith("GET DATA"):
+            return f"200 result={digit}" if digit else "200 result= (timeout)"
+        return "200 result=0"
+    return reply
+
+
+async def _rows(app: CtiApp) -> list[CallRecord]:
+    async with app.db.session() as session:
+        return list(await session.scalars(select(CallRecord)))
+
+
+async def test_status_route_reports_every_part(app: CtiApp) -> None:
+    url = f"http://127.0.0.1:{app.http_port}/api/status"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as anonymous:
+            assert anonymous.status == 401
+        async with http.get(url, headers={"Authorization": f"Bearer {TOKEN}"}) as response:
+            body = await response.json()
+    assert response.status == 200
+    assert body["healthy"] is True
+    assert body["ami"]["connected"] is True
+    assert body["database"] == {"ok": True} and body["state"] == {"ok": True}
+    assert body["agi"]["port"] == app.agi.port
+
+
+async def test_call_gets_a_row_with_its_path(app: CtiApp) -> None:
+    env = asterisk_env(extension="5551000", callerid="0612345678")
+    peer = await AgiPeer(app.agi.port, _answer_all("3"), env=env).run()  # type: ignore[arg-type]
+    assert peer.errors == []
+    assert peer.commands[0] == "ANSWER"
+    assert any("/prompts/en/welcome" in c for c in peer.commands)
+    [row] = await _rows(app)
+    assert (row.caller_number, row.called_number, row.outcome) == ("0612345678", "5551000", "completed")
+    assert row.path == "welcome > menu:3 > you-pressed > goodbye"
+
+
+async def test_unknown_number_hears_so_and_is_recorded(app: CtiApp) -> None:
+    env = asterisk_env(extension="999", uniqueid="1.2")
+    peer = await AgiPeer(app.agi.port, _answer_all(), env=env).run()  # type: ignore[arg-type]
+    assert any("/prompts/en/unknown-number" in c for c in peer.commands)
+    [row] = await _rows(app)
+    assert row.outcome == "unknown_number"
+
+
+async def test_a_failing_command_plays_the_fallback_prompt(app: CtiApp) -> None:
+    def broken(command: str) -> str:
+        return "510 Invalid or unknown command" if command.startswith("GET DATA") else "200 result=0"
+
+    peer = await AgiPeer(app.agi.port, broken, env=asterisk_env(extension="5552000")).run()
+    assert any("/prompts/fr/technical-problem" in c for c in peer.commands)
+    assert peer.commands[-1] == "HANGUP"
+    [row] = await _rows(app)
+    assert row.outcome == "error"
+
+
+async def test_caller_hanging_up_is_recorded_as_abandoned(app: CtiApp) -> None:
+    def hang_up_at_menu(command: str) -> str:
+        return "HANGUP\n200 result=-1" if command.startswith("GET DATA") else "200 result=0"
+
+    await AgiPeer(app.agi.port, hang_up_at_menu, env=asterisk_env(extension="5551000")).run()
+    [row] = await _rows(app)
+    assert row.outcome == "abandoned"
+    assert row.ended_at is not None
+
+
+async def test_database_down_still_greets_the_caller(tmp_path: Path, ami_peer: AmiPeer) -> None:
+    settings = _settings(tmp_path, ami_peer.port, db_url="postgresql+asyncpg://cti:x@127.0.0.1:1/none")
+    app = await _running_app(settings, migrate=False)
+    try:
+        peer = await AgiPeer(app.agi.port, _answer_all("1"), env=asterisk_env(extension="5551000")).run()
+        assert any("/prompts/en/welcome" in c for c in peer.commands)
+        assert not any("unknown-number" in c for c in peer.commands)
+        status = await app.status()
+        assert status["healthy"] is False and status["database"]["ok"] is False
+    finally:
+        await app.stop()
