@@ -17,7 +17,6 @@ import hmac
 import ipaddress
 import os
 import re
-import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,11 +26,11 @@ from typing import Any
 import jinja2
 
 from cti.errors import CtiError
+from cti.resources import ResourceNotFound, resource_path
 from cti.settings import Settings
 
 TEMPLATE_SUFFIX = ".conf.j2"
-SOURCE_TEMPLATES = Path(__file__).resolve().parent.parent / "asterisk-config" / "templates"
-INSTALLED_TEMPLATES = Path(sys.prefix) / "share" / "cti" / "asterisk-config" / "templates"
+TEMPLATES = "asterisk-config/templates"
 SECRET_FILES = frozenset({"manager.conf", "pjsip.conf"})
 CALLER_ENDPOINT = "caller"
 AGENTS_CONTEXT = "cti-agents"
@@ -74,12 +73,10 @@ def agent_names(agents: int) -> list[str]:
 
 def default_templates_dir() -> Path:
     """The source tree's templates if present (checkout, editable install), else the installed copy."""
-    for candidate in (SOURCE_TEMPLATES, INSTALLED_TEMPLATES):
-        if candidate.is_dir():
-            return candidate
-    raise AsteriskConfigError(
-        f"Asterisk templates not found in {SOURCE_TEMPLATES} or {INSTALLED_TEMPLATES}; pass templates_dir"
-    )
+    try:
+        return resource_path(TEMPLATES)
+    except ResourceNotFound as exc:
+        raise AsteriskConfigError(f"Asterisk templates: {exc}; pass templates_dir") from None
 
 
 def render_asterisk_config(

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cti.errors import CtiError
+from cti.resources import resource_path
 
 LANGUAGES = ("en", "fr")
 ESPEAK_VOICES = {"en": "en-us", "fr": "fr-fr"}
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "prompts" / "catalog.toml"
+CATALOG = "prompts/catalog.toml"
 
 
 class PromptError(CtiError):
@@ -53,7 +54,8 @@ def check_name(name: str) -> str:
     return name
 
 
-def load_catalog(path: Path = DEFAULT_CATALOG) -> dict[str, dict[str, str]]:
+def load_catalog(path: Path | None = None) -> dict[str, dict[str, str]]:
+    path = path or resource_path(CATALOG)
     with path.open("rb") as handle:
         catalog: dict[str, dict[str, str]] = tomllib.load(handle)
     for name, texts in catalog.items():

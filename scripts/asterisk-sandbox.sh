@@ -16,7 +16,8 @@
 #              CTI_CALL_DELAY seconds (default 4), presses DIGITS
 #   destroy    stop, unmount everything under the sandbox, then delete it
 #
-# Everything is cached: 'setup' from nothing takes about 45 s, again about 5 s.
+# Everything is cached: 'setup' from nothing takes about 35 s (debootstrap 21 s, apt 12 s; host packages
+# already there), again under 1 s; 'start' boots Asterisk in about 0.6 s.
 #
 # Config: the Asterisk configuration is rendered from asterisk-config/templates with the project's
 # settings ($CTI_CONFIG, default var/cti.toml, as scripts/setup.sh writes it) by cti.asterisk_config.
@@ -269,6 +270,12 @@ require_setup() {
     [[ -x $R/usr/sbin/asterisk && -f $R/etc/asterisk/asterisk.conf ]] || die "no sandbox in $SANDBOX: run '$0 setup'"
 }
 
+# The AMI and SIP ports of the installed configuration (they come from the settings).
+config_ports() {
+    awk '/^port = / { print $3 }' "$R/etc/asterisk/manager.conf"
+    awk '/^bind = / { n = split($3, part, ":"); print part[n] }' "$R/etc/asterisk/pjsip.conf"
+}
+
 port_owner() { ss -Hlnptu "sport = :$1" 2>/dev/null | head -n 1; }
 
 boot_failed() {
@@ -276,7 +283,7 @@ boot_failed() {
     echo "--- $RUN/asterisk.out (last 30 lines)" >&2
     grep -v 'Remote UNIX connection' "$RUN/asterisk.out" 2>/dev/null | tail -n 30 >&2 || true
     echo "--- $R/var/log/asterisk/messages.log (last 30 lines)" >&2
-    tail -n 30 "$R/var/log/asterisk/messages.log" >&2 2>/dev/null || true
+    grep -v 'Remote UNIX connection' "$R/var/log/asterisk/messages.log" 2>/dev/null | tail -n 30 >&2 || true
     exit 1
 }
 
@@ -287,11 +294,11 @@ start_asterisk() {
     local pid
     if pid=$(ast_pid); then
         log "asterisk already running (pid $pid): $(ast 'core show version' | head -n 1)"
-        config_changed && reload_running
+        if config_changed; then reload_running "the rendered configuration changed: reloaded"; fi
         return
     fi
     local port
-    for port in 5038 5060; do
+    for port in $(config_ports); do
         [[ -z $(port_owner "$port") ]] || die "port $port is taken by another process: $(port_owner "$port")"
     done
     local t0=$EPOCHREALTIME deadline=$((SECONDS + BOOT_TIMEOUT))
@@ -315,7 +322,7 @@ config_changed() { [[ $(config_digest) != "$(cat "$RUN/loaded-config" 2>/dev/nul
 reload_running() {
     ast 'core reload' >/dev/null
     config_digest >"$RUN/loaded-config"
-    log "configuration changed: reloaded"
+    log "${1:-configuration reloaded}"
 }
 
 # The rendered config must have loaded: a missing piece here fails now, not in a test later.
@@ -438,7 +445,7 @@ status() {
     if pid=$(ast_pid); then
         log "asterisk running (pid $pid): $(ast 'core show version' | head -n 1)"
         ast 'core show uptime' | sed 's/^/    /'
-        ast 'pjsip show contacts' | grep -E '^ *Contact:' | sed 's/^ */    /' || true
+        ast 'pjsip show contacts' | grep -E '^ *Contact: +[a-z]' | sed 's/^ */    /' || true
     else
         log "asterisk not running"
     fi
@@ -455,6 +462,7 @@ destroy() {   # NEVER delete the chroot while something is mounted inside it: ho
     for mount in $(mounts_under "$R"); do umount "$mount" || umount -l "$mount"; done
     [[ -z $(mounts_under "$R") ]] || die "still mounted under $R, not deleting: $(mounts_under "$R" | tr '\n' ' ')"
     rm -rf --one-file-system "$SANDBOX"
+    rm -f "$SANDBOX.lock"
     log "removed $SANDBOX"
 }
 
@@ -488,7 +496,7 @@ main() {
         call) need_root; simulated_call "$@" ;;
         status) need_root; status ;;
         destroy) need_root; lock; destroy ;;
-        *) sed -n '2,/^set -euo/p' "$0" | sed -n '/^# Usage/,/^# Everything/p' >&2; exit 2 ;;
+        *) sed -n '/^# Usage/,/^# Everything/p' "$0" >&2; exit 2 ;;
     esac
 }
 

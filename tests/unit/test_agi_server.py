@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
-
-# pytest does not put the repository root on sys.path here (no conftest.py, no `pythonpath` setting).
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pytest
 
@@ -562,12 +557,12 @@ async def test_silent_connection_is_closed_after_env_timeout() -> None:
         b"GET / HTTP/1.1\r\nHost: cti\r\n\r\n",
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n",
         b"\n",
-        env_block(asterisk_env())[:200],  # closes mid-environment
+        env_block(asterisk_env())[:200],  # then closes mid-environment
     ],
 )
 async def test_garbage_is_closed_and_the_next_call_served(garbage: bytes) -> None:
     async with running() as h:
-        assert await connect_and_send(h.server.port, garbage) == b""
+        assert await connect_and_send(h.server.port, garbage, eof=True) == b""
         assert await _serves_a_call(h)
     assert h.ends[0].outcome == "bad_request" and h.ends[0].error_code == "agi.protocol"
 
@@ -595,14 +590,15 @@ async def _answer_only(session: AgiSession) -> None:
 
 async def test_stop_cancels_sessions_still_running_after_the_grace_period() -> None:
     async with running() as h:
+        started = asyncio.Event()
 
         @h.script("test")
         async def forever(session: AgiSession) -> None:
+            started.set()
             await session.wait_for_digit(-1)
 
         peer_task = asyncio.create_task(h.call([("WAIT FOR DIGIT", SILENT)]))
-        while h.server.active_sessions == 0:
-            await asyncio.sleep(0.01)
+        await started.wait()
         port = h.server.port
         await h.server.stop(grace=0.1)
         peer = await peer_task
@@ -615,16 +611,17 @@ async def test_stop_cancels_sessions_still_running_after_the_grace_period() -> N
 
 async def test_stop_lets_sessions_finish_within_the_grace_period() -> None:
     async with running() as h:
+        started = asyncio.Event()
 
         @h.script("test")
         async def short(session: AgiSession) -> None:
             await session.answer()
+            started.set()
             await asyncio.sleep(0.1)
             await session.hangup()
 
         peer_task = asyncio.create_task(h.call([("ANSWER", "200 result=0"), ("HANGUP", "200 result=1")]))
-        while h.server.active_sessions == 0:
-            await asyncio.sleep(0.01)
+        await started.wait()
         await h.server.stop(grace=10.0)
         peer = await peer_task
     assert peer.errors == [] and peer.words == [["ANSWER"], ["HANGUP"]]
