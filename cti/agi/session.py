@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
@@ -116,7 +117,8 @@ class AgiSession:
         self._reader = reader
         self._writer = writer
         self._timeout = command_timeout
-        self._lock = asyncio.Lock()
+        self._busy = False  # a command is in flight
+        self._turns: deque[asyncio.Future[None]] = deque()  # tasks of this call waiting to send one
         self._assembler = ReplyAssembler()
         self._hung_up = False
         self._broken: AgiError | None = None
@@ -140,11 +142,18 @@ class AgiSession:
         Raises :class:`AgiHangup` (``HANGUP`` line, ``511``, connection closed), :class:`AgiCommandError`
         (``510``, ``520``, other non-200 codes), :class:`AgiTimeout`, :class:`AgiProtocolError`.
         """
-        self._check_usable()
+        if self._hung_up or self._broken is not None:
+            self._raise_unusable()
         line = format_command(verb, *args)
-        async with self._lock:
-            self._check_usable()
+        if self._busy:
+            await self._take_turn()
+        self._busy = True
+        try:
             reply = await self._exchange(line, self._timeout if timeout is None else timeout)
+        finally:
+            self._busy = False
+            if self._turns:
+                self._pass_turn()
         if reply.code == 200:
             return reply
         if reply.code == 511:
@@ -160,17 +169,23 @@ class AgiSession:
         self._deadline.start(task, limit)
         try:
             self._writer.write(line)
-            return await self._read_reply()
+            while True:
+                item = self._assembler.feed(decode_line(await self._reader.readuntil(b"\n")))
+                if item is HANGUP:
+                    self._hung_up = True
+                    raise AgiHangup("Asterisk reported HANGUP")
+                if item is not None:
+                    return item
         except asyncio.CancelledError:
             if self._deadline.expired and task.uncancel() <= cancelling:
                 self._broken = AgiTimeout(f"no reply to {_shown(line)} within {limit}s")
                 raise self._broken from None
             self._broken = AgiError(f"cancelled while waiting for the reply to {_shown(line)}")
             raise
-        except (ConnectionError, EOFError):
+        except (ConnectionError, EOFError):  # EOFError includes IncompleteReadError: Asterisk closed
             self._hung_up = True
             raise AgiHangup(f"AGI connection lost during {_shown(line)}") from None
-        except ValueError:  # StreamReader: line longer than its limit
+        except asyncio.LimitOverrunError:
             self._broken = AgiProtocolError(f"reply line too long after {_shown(line)}")
             raise self._broken from None
         except AgiProtocolError as exc:
@@ -179,24 +194,35 @@ class AgiSession:
         finally:
             self._deadline.stop()
 
-    async def _read_reply(self) -> AgiReply:
-        while True:
-            raw = await self._reader.readline()
-            if not raw.endswith(b"\n"):
-                raise EOFError
-            item = self._assembler.feed(decode_line(raw))
-            if item is None:
-                continue
-            if item is HANGUP:
-                self._hung_up = True
-                raise AgiHangup("Asterisk reported HANGUP")
-            return item
-
-    def _check_usable(self) -> None:
+    def _raise_unusable(self) -> NoReturn:
         if self._hung_up:
             raise AgiHangup("the channel has hung up")
-        if self._broken is not None:
-            raise type(self._broken)(f"session unusable: {self._broken}")
+        assert self._broken is not None
+        raise type(self._broken)(f"session unusable: {self._broken}")
+
+    async def _take_turn(self) -> None:
+        """Wait while another task of this call has a command in flight (commands never interleave)."""
+        while self._busy:
+            turn = asyncio.get_running_loop().create_future()
+            self._turns.append(turn)
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.cancelled():
+                    if turn in self._turns:
+                        self._turns.remove(turn)
+                else:  # woken, then cancelled before running: hand the turn on
+                    self._pass_turn()
+                raise
+        if self._hung_up or self._broken is not None:
+            self._raise_unusable()
+
+    def _pass_turn(self) -> None:
+        while self._turns:
+            turn = self._turns.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
 
     async def _raise_failure(self, reply: AgiReply, what: str) -> NoReturn:
         """``result=-1``: a hang-up or a plain failure; ``CHANNEL STATUS`` raises AgiHangup for the former."""
