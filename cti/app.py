@@ -12,6 +12,7 @@ from aiohttp import web
 from cti import __version__
 from cti.agi import FastAgiServer, ScriptRegistry
 from cti.ami import AmiClient
+from cti.channels import ChannelTracker
 from cti.db import Database, make_database
 from cti.http.app import make_web_app
 from cti.prompts import PromptStore
@@ -31,6 +32,7 @@ class CtiApp:
     state: StateBackend
     ami: AmiClient
     agi: FastAgiServer
+    channels: ChannelTracker
     web_app: web.Application = field(init=False)
     _runner: web.AppRunner | None = field(default=None, init=False)
 
@@ -64,7 +66,7 @@ class CtiApp:
 
     async def status(self) -> dict[str, Any]:
         database, state = await asyncio.gather(_probe(self.db.ping()), _probe(self.state.ping()))
-        ami = {"connected": self.ami.connected, **self.ami.stats.as_dict()}
+        ami = {"connected": self.ami.connected, "live_channels": len(self.channels.live), **self.ami.stats.as_dict()}
         agi = {"port": self.agi.port, "active_sessions": self.agi.active_sessions}
         healthy = database["ok"] and state["ok"] and ami["connected"]
         return {"version": __version__, "healthy": healthy, "ami": ami, "agi": agi,
@@ -86,4 +88,5 @@ def build_app(settings: Settings) -> CtiApp:
     registry = ScriptRegistry()
     registry.register("incoming")(IncomingCall(db, prompts, settings.asterisk.default_language))
     agi = FastAgiServer(registry, settings.agi)
-    return CtiApp(settings, db, state, AmiClient(settings.ami), agi)
+    ami = AmiClient(settings.ami)
+    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami))

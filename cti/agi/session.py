@@ -26,6 +26,7 @@ from cti.agi.protocol import (
     AgiEnvironment,
     AgiReply,
     ReplyAssembler,
+    Signal,
     decode_line,
     format_command,
     parse_int,
@@ -52,53 +53,59 @@ class RecordResult:
     endpos: int
 
 
+class _Expired(Exception):
+    """Put into the StreamReader by :class:`_Deadline`: wakes the read waiting for an overdue reply."""
+
+
 class _Deadline:
     """The per-command time limit, kept with one lazily re-armed timer per session.
 
     ``asyncio.timeout()`` inserts and cancels a timer-heap entry per command (about 5 µs, the largest
-    cost measured by ``bench/agi_roundtrip.py``). Commands take milliseconds and limits are tens of
-    seconds, so one timer that re-arms itself when it fires before the current command's deadline does
-    the same job: it cancels the waiting task, and the session turns that into :class:`AgiTimeout`.
+    cost ``bench/agi_roundtrip.py`` found). Commands take milliseconds and limits are tens of seconds, so
+    one timer that re-arms itself when it fires before the current command's deadline does the same job.
+    An overdue reply is ended by setting an exception on the StreamReader: the waiting read raises it, and
+    every later read too, which is what we want since the session is then out of step with Asterisk.
     """
 
-    __slots__ = ("_due", "_handle", "_task", "_when", "expired")
+    __slots__ = ("_due", "_handle", "_loop", "_reader", "_when", "expired")
 
-    def __init__(self) -> None:
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._due = math.inf  # when the armed timer fires
-        self._task: asyncio.Task[object] | None = None  # the task waiting for a reply
-        self._when = math.inf  # that reply's deadline
+        self._when = math.inf  # deadline of the command in flight (inf: none, or no limit)
         self.expired = False
 
-    def start(self, task: asyncio.Task[object], limit: float) -> None:
-        self._task, self.expired = task, False
+    def arm(self, limit: float) -> None:
         if limit == math.inf:
             self._when = math.inf
             return
-        loop = task.get_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         self._when = when = loop.time() + limit
         if when < self._due:
             if self._handle is not None:
                 self._handle.cancel()
             self._handle, self._due = loop.call_at(when, self._fire), when
 
-    def stop(self) -> None:
-        self._task, self._when = None, math.inf
+    def disarm(self) -> None:
+        self._when = math.inf
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
-        self._handle, self._due, self._task = None, math.inf, None
+        self._handle, self._due, self._when = None, math.inf, math.inf
 
     def _fire(self) -> None:
         self._handle, self._due = None, math.inf
-        task, when = self._task, self._when
-        if task is None or when == math.inf:
+        when, loop = self._when, self._loop
+        if when == math.inf or loop is None:
             return  # idle or unlimited: the next command re-arms
-        loop = task.get_loop()
         if when <= loop.time() + 0.001:
             self.expired = True
-            task.cancel()
+            self._reader.set_exception(_Expired())
         else:
             self._handle, self._due = loop.call_at(when, self._fire), when
 
@@ -122,7 +129,7 @@ class AgiSession:
         self._assembler = ReplyAssembler()
         self._hung_up = False
         self._broken: AgiError | None = None
-        self._deadline = _Deadline()
+        self._deadline = _Deadline(reader)
 
     @property
     def hung_up(self) -> bool:
@@ -145,54 +152,52 @@ class AgiSession:
         if self._hung_up or self._broken is not None:
             self._raise_unusable()
         line = format_command(verb, *args)
+        limit = self._timeout if timeout is None else timeout
         if self._busy:
             await self._take_turn()
         self._busy = True
-        try:
-            reply = await self._exchange(line, self._timeout if timeout is None else timeout)
-        finally:
-            self._busy = False
-            if self._turns:
-                self._pass_turn()
-        if reply.code == 200:
-            return reply
-        if reply.code == 511:
-            self._hung_up = True
-            raise AgiHangup(f"{reply.text} (to {_shown(line)})")
-        raise AgiCommandError(reply.code, reply.text, _shown(line))
-
-    async def _exchange(self, line: bytes, limit: float) -> AgiReply:
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("AgiSession commands must run inside an asyncio task")
-        cancelling = task.cancelling()
-        self._deadline.start(task, limit)
-        try:
+        self._deadline.arm(limit)
+        try:  # the exchange is inlined here: every await level costs on each of thousands of replies
             self._writer.write(line)
-            while True:
-                item = self._assembler.feed(decode_line(await self._reader.readuntil(b"\n")))
-                if item is HANGUP:
-                    self._hung_up = True
-                    raise AgiHangup("Asterisk reported HANGUP")
-                if item is not None:
-                    return item
+            while (item := self._assembler.feed(decode_line(await self._reader.readuntil(b"\n")))) is None:
+                pass
+            if self._deadline.expired:  # the reply came, but after the deadline had poisoned the reader
+                raise _Expired
+        except (_Expired, ConnectionError, EOFError, asyncio.LimitOverrunError, AgiProtocolError) as exc:
+            raise self._failure(exc, line, limit) from None
         except asyncio.CancelledError:
-            if self._deadline.expired and task.uncancel() <= cancelling:
-                self._broken = AgiTimeout(f"no reply to {_shown(line)} within {limit}s")
-                raise self._broken from None
             self._broken = AgiError(f"cancelled while waiting for the reply to {_shown(line)}")
             raise
-        except (ConnectionError, EOFError):  # EOFError includes IncompleteReadError: Asterisk closed
-            self._hung_up = True
-            raise AgiHangup(f"AGI connection lost during {_shown(line)}") from None
-        except asyncio.LimitOverrunError:
-            self._broken = AgiProtocolError(f"reply line too long after {_shown(line)}")
-            raise self._broken from None
-        except AgiProtocolError as exc:
-            self._broken = exc
-            raise
         finally:
-            self._deadline.stop()
+            self._busy = False
+            self._deadline.disarm()
+            if self._turns:
+                self._pass_turn()
+        return self._checked(item, line)
+
+    def _checked(self, item: AgiReply | Signal, line: bytes) -> AgiReply:
+        if item is HANGUP:
+            self._hung_up = True
+            raise AgiHangup(f"Asterisk reported HANGUP (during {_shown(line)})")
+        if item.code == 200:
+            return item
+        if item.code == 511:
+            self._hung_up = True
+            raise AgiHangup(f"{item.text} (to {_shown(line)})")
+        raise AgiCommandError(item.code, item.text, _shown(line))
+
+    def _failure(self, exc: Exception, line: bytes, limit: float) -> AgiError:
+        """The error to raise for a failed exchange; records what it means for the session."""
+        if isinstance(exc, ConnectionError | EOFError):  # EOFError includes IncompleteReadError
+            self._hung_up = True
+            return AgiHangup(f"AGI connection lost during {_shown(line)}")
+        if isinstance(exc, _Expired):
+            self._broken = AgiTimeout(f"no reply to {_shown(line)} within {limit}s")
+        elif isinstance(exc, AgiProtocolError):
+            self._broken = exc
+        else:  # LimitOverrunError
+            self._broken = AgiProtocolError(f"reply line too long after {_shown(line)}")
+        return self._broken
 
     def _raise_unusable(self) -> NoReturn:
         if self._hung_up:
@@ -208,11 +213,10 @@ class AgiSession:
             try:
                 await turn
             except asyncio.CancelledError:
-                if turn.cancelled():
-                    if turn in self._turns:
-                        self._turns.remove(turn)
-                else:  # woken, then cancelled before running: hand the turn on
+                if not turn.cancelled():  # woken, then cancelled before running: hand the turn on
                     self._pass_turn()
+                elif turn in self._turns:
+                    self._turns.remove(turn)
                 raise
         if self._hung_up or self._broken is not None:
             self._raise_unusable()

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from cti.agi import AgiSession, ScriptRegistry
 from cti.ami import AmiClient
+from cti.channels import ChannelTracker
 from cti.db import Database
 from cti.db.models import CallRecord
 from cti.demo import seed_demo
@@ -37,11 +38,14 @@ async def test_script_answers_plays_reads_dtmf_and_hangs_up(
 ) -> None:
     seen: dict[str, object] = {}
     done = asyncio.Event()
+    tracker = ChannelTracker(ami)
+    await tracker.resync()
 
     @agi_registry.register("incoming")
     async def probe(session: AgiSession) -> None:
         seen["env"] = session.env
         await session.answer()
+        seen["tracked"] = session.env.uniqueid in tracker.live
         seen["stream"] = await session.stream_file(prompt_store.playable("en", "welcome"))
         seen["data"] = await session.get_data(prompt_store.playable("en", "demo-menu"), 8000, 1)
         await session.hangup()
@@ -59,6 +63,8 @@ async def test_script_answers_plays_reads_dtmf_and_hangs_up(
     hangup = await ami_events.wait_for("Hangup", Uniqueid=env.uniqueid)  # type: ignore[attr-defined]
     assert hangup.get("CallerIDNum") == caller
     assert ami_events.matching("AGIExecStart", Uniqueid=env.uniqueid)  # type: ignore[attr-defined]
+    assert seen["tracked"] is True
+    assert env.uniqueid not in tracker.live  # type: ignore[attr-defined]
 
 
 async def test_incoming_flow_records_the_call_with_digits(
