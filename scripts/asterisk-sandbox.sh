@@ -396,7 +396,11 @@ start_phones() {
     mkdir -p "$RUN"
     local name
     for name in "${PHONE_NAMES[@]}"; do
-        phone_pid "$name" >/dev/null && continue
+        if phone_pid "$name" >/dev/null; then
+            # a phone started before its config was rendered again holds stale credentials: restart it
+            [[ $PHONES/$name/accounts -nt $RUN/baresip-$name.pid ]] || continue
+            stop_phone "$name"
+        fi
         setsid baresip -f "$PHONES/$name" >"$RUN/baresip-$name.log" 2>&1 </dev/null 9>&- &
         echo $! >"$RUN/baresip-$name.pid"
     done
@@ -411,15 +415,19 @@ start_phones() {
     log "phones registered: ${PHONE_NAMES[*]} (ctrl_tcp 127.0.0.1:4440-$((4440 + ${#PHONE_NAMES[@]} - 1)))"
 }
 
+stop_phone() {
+    local pid
+    if pid=$(phone_pid "$1"); then
+        kill "$pid"
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+        log "baresip $1 stopped (pid $pid)"
+    fi
+    rm -f "$RUN/baresip-$1.pid"
+}
+
 stop_phones() {
-    local name pid
-    for name in "${PHONE_NAMES[@]}"; do
-        if pid=$(phone_pid "$name"); then
-            kill "$pid"
-            log "baresip $name stopped (pid $pid)"
-        fi
-        rm -f "$RUN/baresip-$name.pid"
-    done
+    local name
+    for name in "${PHONE_NAMES[@]}"; do stop_phone "$name"; done
 }
 
 # --- a simulated call ---------------------------------------------------------------------------------

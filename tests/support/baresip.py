@@ -45,12 +45,17 @@ class BaresipPhone:
         return await asyncio.wait_for(future, timeout)
 
     async def wait_event(self, kind: str, timeout: float) -> dict[str, Any]:
-        """The next event of type ``kind`` (others are skipped)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                event = await self.events.get()
-                if event.get("type") == kind:
-                    return event
+        """The next event of type ``kind``; on timeout the error lists the events seen instead."""
+        skipped: list[str] = []
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    event = await self.events.get()
+                    if event.get("type") == kind:
+                        return event
+                    skipped.append(f"{event.get('type')}: {event.get('param', '')}")
+        except TimeoutError:
+            raise AssertionError(f"no {kind} from baresip within {timeout} s; events seen: {skipped}") from None
 
     async def _read_loop(self) -> None:
         assert self._reader is not None
