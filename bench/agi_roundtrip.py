@@ -5,17 +5,19 @@ environment block, then answers every command at once with a canned reply. Both 
 seven commands per call (ANSWER, GET VARIABLE, SET VARIABLE, STREAM FILE, GET DATA, EXEC, HANGUP):
 
 * ``ours``: ``FastAgiServer`` running a registered script that calls the typed ``AgiSession`` methods
-  (quoting, reply parsing, hang-up rules, per-command timeout, lock);
+  (routing, environment parsing, quoting, reply parsing, hang-up rules, per-command timeout);
 * ``minimal``: the floor for asyncio: a ``start_server`` handler that writes the pre-encoded command
   lines and ``readline()``s each reply, with no parsing, session, routing or timeout.
 
 Turnaround (the figure compared): measured by the peer, from just after it wrote the reply to command N
 to the moment it has read command N+1, i.e. how long the server takes to turn a reply into its next
 command, including its event loop's queueing behind the other calls. The first command (after the
-environment) is reported separately as ``setup``. Peers and server share one event loop and one core,
-as the brief's in-process clients imply: the peer's own cost is in both figures.
+environment) is reported separately as ``setup``. Peers and server share one event loop and one core
+(in-process clients): the peer's own cost is in both figures. The target (ours <= 1.3x minimal) is
+checked on the median over rounds of each round's p99; the pooled p99 is printed too. Method, caveats
+and figures: docs/BENCHMARKS.md ("AGI round-trip").
 
-Run: ``.venv/bin/python bench/agi_roundtrip.py [--sessions 1000] [--rounds 5] [--profile]``.
+Run: ``.venv/bin/python bench/agi_roundtrip.py [--sessions 1000] [--rounds 7] [--profile] [--default-malloc]``.
 """
 
 from __future__ import annotations
@@ -173,7 +175,7 @@ async def run_round(name: str, sessions: int) -> tuple[Samples, float]:
 
 
 def pin_malloc() -> bool:
-    """Make glibc's allocator behave the same whatever ran before (see the module docstring).
+    """Make glibc's allocator behave the same whatever ran before (docs/BENCHMARKS.md, "Allocator").
 
     asyncio reads each socket into a fresh 256 KiB buffer; depending on the heap's history glibc serves
     it from mmap or trims the heap after it, which adds syscalls to every read and made identical runs
@@ -198,15 +200,17 @@ def summarise(rounds: list[tuple[Samples, float]], sessions: int) -> dict[str, A
     turnaround = [value for samples, _ in rounds for value in samples.turnaround]
     setup = [value for samples, _ in rounds for value in samples.setup]
     walls = [elapsed for _, elapsed in rounds]
+    per_round_p99 = [percentile(samples.turnaround, 0.99) for samples, _ in rounds]
     return {
         "turnaround_us": {
             "p50": percentile(turnaround, 0.50),
             "p90": percentile(turnaround, 0.90),
             "p99": percentile(turnaround, 0.99),
             "max": max(turnaround) / 1000,
+            "p99_round_median": statistics.median(per_round_p99),
             "samples": len(turnaround),
         },
-        "turnaround_p99_per_round_us": [percentile(s.turnaround, 0.99) for s, _ in rounds],
+        "turnaround_p99_per_round_us": per_round_p99,
         "setup_us": {"p50": percentile(setup, 0.50), "p99": percentile(setup, 0.99)},
         "wall_s_median": statistics.median(walls),
         "commands_per_s": sessions * len(EXCHANGES) / statistics.median(walls),
@@ -231,31 +235,35 @@ def machine() -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> str:
+    host = result["machine"]
     lines = [
         f"AGI round-trip, {result['sessions']} concurrent calls x {len(EXCHANGES)} commands, "
         f"{result['rounds']} rounds ({result['date']})",
-        f"machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
-        f"Python {result['machine']['python']}",
+        f"machine: {host['cpu']}, {host['cores']} cores, Python {host['python']}, load {host['load_before']:.2f}",
         "",
-        f"{'server':<9} {'p50 µs':>9} {'p90 µs':>9} {'p99 µs':>9} {'max µs':>9} {'setup p50':>10} {'cmds/s':>9}",
+        f"{'server':<9} {'p50 µs':>8} {'p90 µs':>8} {'p99 µs':>8} {'p99 rnd':>8} {'max µs':>8} "
+        f"{'setup p50':>9} {'cmds/s':>7}",
     ]
     for name in SERVERS:
         row = result["servers"][name]
         t = row["turnaround_us"]
         lines.append(
-            f"{name:<9} {t['p50']:>9.0f} {t['p90']:>9.0f} {t['p99']:>9.0f} {t['max']:>9.0f} "
-            f"{row['setup_us']['p50']:>10.0f} {row['commands_per_s']:>9.0f}"
+            f"{name:<9} {t['p50']:>8.0f} {t['p90']:>8.0f} {t['p99']:>8.0f} {t['p99_round_median']:>8.0f} "
+            f"{t['max']:>8.0f} {row['setup_us']['p50']:>9.0f} {row['commands_per_s']:>7.0f}"
         )
     ratio = result["ratio"]
-    verdict = "met" if ratio["p99"] <= TARGET_RATIO else "MISSED"
+    verdict = "met" if ratio["p99_round_median"] <= TARGET_RATIO else "MISSED"
     lines += [
         "",
-        f"ours / minimal: p50 x{ratio['p50']:.2f}, p99 x{ratio['p99']:.2f} (target p99 <= x{TARGET_RATIO}: {verdict})",
+        "p99 rnd: median over rounds of each round's p99 (one disturbed round cannot move it)",
+        f"ours / minimal: p50 x{ratio['p50']:.2f}, p99 x{ratio['p99']:.2f}, "
+        f"p99 rnd x{ratio['p99_round_median']:.2f} (target p99 rnd <= x{TARGET_RATIO}: {verdict})",
     ]
     return "\n".join(lines)
 
 
 async def main(sessions: int, rounds: int, profile: bool, malloc_pinned: bool) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     for name in SERVERS:  # warm-up: imports, first connections, allocator
         await run_round(name, min(sessions, 100))
     collected: dict[str, list[tuple[Samples, float]]] = {name: [] for name in SERVERS}
@@ -279,10 +287,14 @@ async def main(sessions: int, rounds: int, profile: bool, malloc_pinned: bool) -
         "commands_per_session": len(EXCHANGES),
         "rounds": rounds,
         "definition": "turnaround = peer wrote reply N -> peer read command N+1 (µs); setup = env -> 1st cmd",
-        "machine": machine(),
+        "machine": machine() | {"load_before": load_before, "load_after": os.getloadavg()[0]},
         "malloc_pinned": malloc_pinned,
         "servers": servers,
-        "ratio": {"p50": ours["p50"] / floor["p50"], "p99": ours["p99"] / floor["p99"]},
+        "ratio": {
+            "p50": ours["p50"] / floor["p50"],
+            "p99": ours["p99"] / floor["p99"],
+            "p99_round_median": ours["p99_round_median"] / floor["p99_round_median"],
+        },
         "target_p99_ratio": TARGET_RATIO,
     }
 
@@ -290,7 +302,7 @@ async def main(sessions: int, rounds: int, profile: bool, malloc_pinned: bool) -
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="cProfile our server's rounds")
     parser.add_argument("--default-malloc", action="store_true", help="leave glibc's thresholds alone")
     options = parser.parse_args()

@@ -10,12 +10,13 @@ from cti.agi.errors import (
     AgiScriptNotFound,
     AgiTimeout,
 )
-from cti.agi.protocol import AgiEnvironment, AgiReply
+from cti.agi.protocol import AgiEnvironment, AgiReply, GetDataResult, RecordResult
 from cti.agi.registry import AgiScript, ScriptRegistry, agi_script, scripts
 from cti.agi.server import FastAgiServer, SessionEnd
-from cti.agi.session import AgiSession, GetDataResult, RecordResult
+from cti.agi.session import AgiCall, AgiSession
 
 __all__ = [
+    "AgiCall",
     "AgiCommandError",
     "AgiEnvironment",
     "AgiError",

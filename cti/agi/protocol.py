@@ -19,10 +19,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, NamedTuple
+from typing import Final, Literal, NamedTuple
 from urllib.parse import parse_qsl, unquote
 
-from cti.agi.errors import AgiProtocolError
+from cti.agi.errors import AgiCommandError, AgiProtocolError
 
 MAX_COMMAND_BYTES: Final = 2047
 """Longest command line (newline included) Asterisk reads as one command (``AGI_BUF_LEN`` - 1)."""
@@ -32,6 +32,7 @@ MAX_USAGE_LINES: Final = 500
 """A ``520-`` usage block longer than this is treated as garbage rather than buffered forever."""
 
 _ENV_KEY = re.compile(r"agi_[A-Za-z0-9_]+")
+_ENV_LINES = re.compile(r"^(agi_[A-Za-z0-9_]+): ?(.*)$", re.MULTILINE)
 _VERB = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*")
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
 _SPECIAL = re.compile(r'[\s"\\\x00]')  # needs quoting, or is forbidden (\s covers \r and \n)
@@ -94,6 +95,24 @@ class AgiReply(NamedTuple):
         return parse_int(self.result, self.text)
 
 
+@dataclass(frozen=True, slots=True)
+class GetDataResult:
+    digits: str
+    timed_out: bool
+
+
+RecordEnd = Literal["dtmf", "timeout", "hangup", "silence"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """How ``RECORD FILE`` ended; ``endpos`` is the recording's length in samples (the file is kept)."""
+
+    ended_by: RecordEnd
+    digit: str | None
+    endpos: int
+
+
 def parse_int(value: str, context: str = "") -> int:
     """``int()`` that only accepts short ASCII numbers and fails with :class:`AgiProtocolError`."""
     digits = value[1:] if value.startswith("-") else value
@@ -104,9 +123,7 @@ def parse_int(value: str, context: str = "") -> int:
 
 def decode_line(raw: bytes) -> str:
     """Strip the line ending and decode; bytes that are not UTF-8 become U+FFFD instead of failing."""
-    if raw.endswith(b"\n"):
-        raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
-    return raw.decode("utf-8", "replace")
+    return raw.rstrip(b"\r\n").decode("utf-8", "replace")
 
 
 # --- environment -------------------------------------------------------------------------------
@@ -118,6 +135,15 @@ def parse_env_line(line: str) -> tuple[str, str]:
     if not sep or _ENV_KEY.fullmatch(key) is None:
         raise AgiProtocolError(f"not an AGI environment line: {line[:80]!r}")
     return key, value[1:] if value.startswith(" ") else value
+
+
+def parse_environment_block(text: str) -> AgiEnvironment:
+    """Parse the environment lines joined by ``\\n`` (without the closing blank line) in one pass."""
+    lines = text.split("\n")
+    pairs = _ENV_LINES.findall(text)
+    if len(pairs) != len(lines):  # some line is not ``agi_<key>: <value>``: name it
+        pairs = [parse_env_line(line) for line in lines]
+    return environment_from_pairs(pairs)
 
 
 def parse_environment(lines: Iterable[str]) -> AgiEnvironment:
@@ -150,7 +176,7 @@ def environment_from_pairs(pairs: Iterable[tuple[str, str]]) -> AgiEnvironment:
         request=get("agi_request", ""),
         network_script=network_script,
         script=script,
-        query=MappingProxyType(query),
+        query=MappingProxyType(query) if query else _NO_EXTRA,
         arguments=_arguments(raw),
         raw=MappingProxyType(raw),
     )
@@ -172,12 +198,13 @@ def _script_from_request(request: str) -> str:
 
 
 def _arguments(raw: Mapping[str, str]) -> tuple[str, ...]:
-    numbered = []
-    for key, value in raw.items():
-        index = key[8:]
-        if key.startswith("agi_arg_") and index.isascii() and index.isdigit() and len(index) <= 4:
-            numbered.append((int(index), value))
-    return tuple(value for _, value in sorted(numbered))
+    numbered = [(key[8:], value) for key, value in raw.items() if key.startswith("agi_arg_")]
+    if not numbered:
+        return ()
+    valid = [
+        (int(index), value) for index, value in numbered if index.isascii() and index.isdigit() and len(index) <= 4
+    ]
+    return tuple(value for _, value in sorted(valid))
 
 
 # --- replies -----------------------------------------------------------------------------------
@@ -201,7 +228,7 @@ def _parse_result(code: int, line: str) -> AgiReply:
     """``<code> result=...``: the part after ``result=`` (at offset 11)."""
     result, _, tail = line[11:].partition(" ")
     if not tail:
-        return AgiReply(code, result, None, _NO_EXTRA, line)
+        return tuple.__new__(AgiReply, (code, result, None, _NO_EXTRA, line))
     data = None
     if tail.startswith("("):
         # A variable's value may itself contain ")": when the line ends with ")" the data runs to the
@@ -210,7 +237,44 @@ def _parse_result(code: int, line: str) -> AgiReply:
         if close < 0:
             raise AgiProtocolError(f"unterminated (...) in reply: {line[:80]!r}")
         data, tail = tail[1:close], tail[close + 1 :]
-    return AgiReply(code, result, data, _extras(tail) if tail else _NO_EXTRA, line)
+    return tuple.__new__(AgiReply, (code, result, data, _extras(tail) if tail else _NO_EXTRA, line))
+
+
+def variable_value(reply: AgiReply) -> str | None:
+    """``GET [FULL] VARIABLE``: ``200 result=1 (value)``, or ``200 result=0`` when not set."""
+    if reply.result == "0":
+        return None
+    if reply.result == "1":
+        return reply.data or ""
+    raise AgiProtocolError(f"unexpected variable reply {reply.text[:80]!r}")
+
+
+def dtmf_char(reply: AgiReply) -> str:
+    """Digits come back as their character code (``result=50`` is ``"2"``)."""
+    value = reply.result_int
+    if not 0 < value < 128:
+        raise AgiProtocolError(f"not a DTMF character code: {reply.text[:80]!r}")
+    return chr(value)
+
+
+def record_outcome(reply: AgiReply, early: bool) -> RecordResult | None:
+    """Read a ``RECORD FILE`` reply; None for ``result=-1`` before or between frames (``randomerror``,
+    ``waitfor``), which is a hang-up or a failure only ``CHANNEL STATUS`` can tell apart.
+
+    Asterisk reports silence like the time limit (``(timeout)``): ``early`` says it ended before that.
+    A digit pressed during the beep comes back as ``(randomerror)`` with the digit's code.
+    """
+    endpos = parse_int(reply.extra.get("endpos", "0"), reply.text)
+    result = reply.result_int
+    if reply.data == "hangup":
+        return RecordResult("hangup", None, endpos)
+    if reply.data == "dtmf" or (reply.data == "randomerror" and result > 0):
+        return RecordResult("dtmf", dtmf_char(reply), endpos)
+    if reply.data == "timeout":
+        return RecordResult("silence" if early else "timeout", None, endpos)
+    if result == -1 and reply.data in ("randomerror", "waitfor"):
+        return None
+    raise AgiCommandError(reply.code, reply.text, "RECORD FILE")
 
 
 def _extras(tail: str) -> dict[str, str]:
@@ -241,6 +305,8 @@ class ReplyAssembler:
         if self._block is not None:
             return self._feed_block(line)
         if line.startswith("200 result="):  # the common case, without parse_reply's checks
+            if " " not in line[11:]:  # tuple.__new__: NamedTuple's own __new__ is a Python frame
+                return tuple.__new__(AgiReply, (200, line[11:], None, _NO_EXTRA, line))
             return _parse_result(200, line)
         if line.strip() == "HANGUP":
             return HANGUP

@@ -2,7 +2,8 @@
 
 ``script`` is either a list of ``(expected_prefix, reply)`` steps, consumed one per command, or a callable
 ``command -> reply``. A reply is the text to send (several lines allowed, e.g. ``hangup_then(DEAD)``
-sends the bare ``HANGUP`` line first), or ``CLOSE`` (drop the connection) or ``SILENT`` (send nothing).
+sends the bare ``HANGUP`` line first), ``Later(seconds, text)``, ``CLOSE`` (drop the connection) or
+``SILENT`` (send nothing).
 Everything the peer sees is recorded: ``commands`` (raw lines), ``words`` (split as Asterisk splits them),
 ``errors`` (unexpected or mismatched commands), ``closed_by_server`` (EOF seen).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from cti.agi.protocol import split_command
 
@@ -23,7 +25,17 @@ class Action(enum.Enum):
 
 CLOSE = Action.CLOSE
 SILENT = Action.SILENT
-Reply = str | Action
+
+
+@dataclass(frozen=True)
+class Later:
+    """Send ``reply`` after ``seconds`` (a slow command, e.g. a prompt being played)."""
+
+    seconds: float
+    reply: str
+
+
+Reply = str | Action | Later
 Responder = Callable[[str], Reply]
 
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
@@ -139,6 +151,9 @@ class AgiPeer:
             if reply is CLOSE:
                 writer.transport.abort()
                 return
+            if isinstance(reply, Later):
+                await asyncio.sleep(reply.seconds)
+                reply = reply.reply
             if reply is not SILENT:
                 assert isinstance(reply, str)
                 writer.write(reply.encode() + b"\n")

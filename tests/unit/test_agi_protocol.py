@@ -19,6 +19,7 @@ from cti.agi.protocol import (
     format_command,
     parse_env_line,
     parse_environment,
+    parse_environment_block,
     parse_int,
     parse_reply,
     quote_arg,
@@ -396,3 +397,23 @@ def test_a_command_is_always_exactly_one_line(args: list[str]) -> None:
 def test_newline_anywhere_is_refused(before: str, bad: str, after: str) -> None:
     with pytest.raises(AgiProtocolError):
         quote_arg(before + bad + after)
+
+
+_ONE_LINE = st.text(max_size=30).filter(lambda text: "\n" not in text)
+_ENV_LINE = st.one_of(
+    st.builds("agi_{}: {}".format, st.from_regex(r"[a-z0-9_]{1,8}", fullmatch=True), _ONE_LINE),
+    _ONE_LINE.filter(bool),
+)
+
+
+@given(st.lists(_ENV_LINE, min_size=1, max_size=30))
+def test_block_parser_agrees_with_the_line_parser(lines: list[str]) -> None:
+    try:
+        expected = parse_environment(lines)
+    except AgiProtocolError:
+        expected = None
+    try:
+        got = parse_environment_block("\n".join(lines))
+    except AgiProtocolError:
+        got = None
+    assert got == expected

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
+import math
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +29,7 @@ from cti.agi import (
     agi_script,
     scripts,
 )
+from cti.agi.protocol import parse_environment
 from cti.settings import AgiSettings
 from tests.fakes.agi_peer import (
     CLOSE,
@@ -33,6 +38,7 @@ from tests.fakes.agi_peer import (
     UNKNOWN,
     USAGE_GET_DATA,
     AgiPeer,
+    Later,
     asterisk_env,
     connect_and_close,
     connect_and_send,
@@ -44,11 +50,15 @@ Script = Callable[[AgiSession], Awaitable[None]]
 
 
 class Harness:
-    def __init__(self, server: FastAgiServer, registry: ScriptRegistry) -> None:
-        self.server = server
-        self.registry = registry
+    """A server on a free port with its own registry; ``ends`` gets every SessionEnd, ``seen`` is for
+    scripts to report what they got."""
+
+    def __init__(self, **settings: Any) -> None:
+        options = {"port": 0, "command_timeout": 5.0, "env_timeout": 5.0} | settings
+        self.registry = ScriptRegistry()
         self.ends: list[SessionEnd] = []
         self.seen: dict[str, Any] = {}
+        self.server = FastAgiServer(self.registry, AgiSettings(**options), on_session_end=self.ends.append)
 
     def script(self, name: str) -> Callable[[Script], Script]:
         return self.registry.register(name)
@@ -60,17 +70,12 @@ class Harness:
 
 @asynccontextmanager
 async def running(**settings: Any) -> AsyncIterator[Harness]:
-    options = {"port": 0, "command_timeout": 5.0, "env_timeout": 5.0} | settings
-    registry = ScriptRegistry()
-    ends: list[SessionEnd] = []
-    server = FastAgiServer(registry, AgiSettings(**options), on_session_end=ends.append)
-    harness = Harness(server, registry)
-    harness.ends = ends
-    await server.start()
+    harness = Harness(**settings)
+    await harness.server.start()
     try:
         yield harness
     finally:
-        await server.stop(grace=1.0)
+        await harness.server.stop(grace=1.0)
 
 
 # --- typed commands ----------------------------------------------------------------------------
@@ -198,6 +203,26 @@ async def test_exec_of_an_unknown_application_is_an_error() -> None:
         peer = await h.call([("EXEC Nope", "200 result=-2"), ("EXEC Playback", "200 result=0")])
     assert peer.errors == []
     assert h.seen == {"status": 200, "after": 0}
+
+
+async def test_exec_minus_one_is_returned_on_a_live_channel_and_a_hangup_on_a_dead_one() -> None:
+    async with running() as h:
+
+        @h.script("test")
+        async def flow(session: AgiSession) -> None:
+            h.seen["live"] = await session.exec("Dial", "PJSIP/100", timeout=math.inf)
+            await session.exec("Dial", "PJSIP/101")
+
+        peer = await h.call(
+            [
+                ("EXEC Dial", "200 result=-1"),
+                ("CHANNEL STATUS", "200 result=6"),
+                ("EXEC Dial", "200 result=-1"),
+                ("CHANNEL STATUS", hangup_then(DEAD)),
+            ]
+        )
+    assert h.seen == {"live": -1}
+    assert peer.errors == [] and [(end.outcome, end.hung_up) for end in h.ends] == [("hangup", True)]
 
 
 # --- RECORD FILE -------------------------------------------------------------------------------
@@ -337,8 +362,33 @@ async def test_minus_one_on_a_live_channel_is_a_command_error() -> None:
                 ("HANGUP", "200 result=1"),
             ]
         )
-    assert h.seen == {"error": (200, "STREAM FILE")}
+    assert h.seen == {"error": (200, 'STREAM FILE missing-prompt ""')}
     assert peer.errors == [] and h.ends[0].outcome == "completed"
+
+
+_FAILING_CALLS: dict[str, Callable[[AgiSession], Awaitable[object]]] = {
+    "ANSWER": lambda session: session.answer(),
+    "STREAM FILE": lambda session: session.stream_file("missing"),
+    "GET DATA": lambda session: session.get_data("missing", 1000, 2),
+    "WAIT FOR DIGIT": lambda session: session.wait_for_digit(1000),
+    "SAY DIGITS": lambda session: session.say_digits("12"),
+}
+
+
+@pytest.mark.parametrize("verb", list(_FAILING_CALLS))
+@pytest.mark.parametrize(("status", "expected"), [("200 result=6", AgiCommandError), (DEAD, AgiHangup)])
+async def test_minus_one_is_probed_for_every_media_command(verb: str, status: str, expected: type) -> None:
+    async with running() as h:
+
+        @h.script("test")
+        async def flow(session: AgiSession) -> None:
+            with pytest.raises(expected):
+                await _FAILING_CALLS[verb](session)
+            h.seen["hung_up"] = session.hung_up
+
+        peer = await h.call([(verb, "200 result=-1"), ("CHANNEL STATUS", status)])
+    assert peer.errors == [] and len(peer.commands) == 2
+    assert h.seen["hung_up"] is (expected is AgiHangup)
 
 
 async def test_peer_closing_mid_command_is_a_hangup() -> None:
@@ -404,6 +454,72 @@ async def test_timeout_makes_the_session_unusable() -> None:
     assert [(end.outcome, end.error_code) for end in h.ends] == [("timeout", "agi.timeout")]
 
 
+async def test_a_shorter_timeout_re_arms_the_deadline_earlier() -> None:
+    async with running(command_timeout=5.0) as h:
+
+        @h.script("test")
+        async def flow(session: AgiSession) -> None:
+            await session.answer()  # arms the session's timer for +5 s
+            with pytest.raises(AgiTimeout):
+                await session.command("NOOP", timeout=0.2)
+
+        # the peer gives up after 2 s: if the NOOP only expired with the first timer (+5 s), this fails
+        peer = await h.call([("ANSWER", "200 result=0"), ("NOOP", SILENT)], timeout=2.0)
+    assert peer.commands == ["ANSWER", "NOOP"] and peer.errors == []
+    assert [(end.outcome, end.error_code) for end in h.ends] == [("completed", None)]
+
+
+async def test_a_slow_reply_within_its_own_deadline_is_not_a_timeout() -> None:
+    async with running(command_timeout=1.0) as h:
+
+        @h.script("test")
+        async def flow(session: AgiSession) -> None:
+            await session.answer()  # arms the session's timer for +1 s
+            # the timer fires while this one is still running and must re-arm for its own deadline
+            h.seen["digit"] = await session.stream_file("long-prompt", "#", timeout=5.0)
+            h.seen["after"] = await session.get_variable("X")
+
+        await h.call(
+            [
+                ("ANSWER", "200 result=0"),
+                ("STREAM FILE", Later(1.5, "200 result=35 endpos=64000")),
+                ("GET VARIABLE", "200 result=1 (x)"),
+            ]
+        )
+    assert h.seen == {"digit": "#", "after": "x"}
+    assert h.ends[0].outcome == "completed"
+
+
+async def test_reply_longer_than_the_stream_limit_breaks_the_session() -> None:
+    async with running() as h:
+
+        @h.script("test")
+        async def flow(session: AgiSession) -> None:
+            await session.get_variable("HUGE")
+
+        await h.call([("GET VARIABLE", "200 result=1 (" + "x" * 70_000 + ")")])
+    assert [(end.outcome, end.error_code) for end in h.ends] == [("failed", "agi.protocol")]
+
+
+async def test_a_cancelled_waiter_does_not_block_the_next_command() -> None:
+    async with running() as h:
+
+        @h.script("test")
+        async def flow(session: AgiSession) -> None:
+            first = asyncio.create_task(session.get_variable("A"))
+            await asyncio.sleep(0)  # A is in flight
+            second = asyncio.create_task(session.get_variable("B"))
+            await asyncio.sleep(0)  # B waits for its turn
+            second.cancel()
+            h.seen["a"] = await first
+            h.seen["c"] = await session.get_variable("C")
+            h.seen["b_cancelled"] = second.cancelled()
+
+        peer = await h.call(lambda command: f"200 result=1 ({command[-1]})")
+    assert h.seen == {"a": "A", "c": "C", "b_cancelled": True}
+    assert peer.commands == ["GET VARIABLE A", "GET VARIABLE C"]
+
+
 async def test_refused_argument_sends_nothing_and_keeps_the_session() -> None:
     async with running() as h:
 
@@ -458,6 +574,19 @@ async def test_script_sees_its_environment_arguments_and_query() -> None:
         peer = await h.call(env=env)
     assert h.seen["env"] == ("ivr/main", {"lang": "fr"}, ("support", ""), "Local", "unknown")
     assert peer.closed_by_server and peer.commands == []
+
+
+async def test_one_line_environment_is_enough() -> None:
+    async with running() as h:
+
+        @h.script("test")
+        async def flow(session: AgiSession) -> None:
+            h.seen["env"] = (session.env.script, session.env.channel, dict(session.env.raw))
+            await session.answer()
+
+        peer = await h.call([("ANSWER", "200 result=0")], env={"agi_network_script": "test"})
+    assert h.seen["env"] == ("test", "", {"agi_network_script": "test"})
+    assert peer.commands == ["ANSWER"]
 
 
 async def test_unknown_script_is_closed_without_commands(caplog: pytest.LogCaptureFixture) -> None:
@@ -544,7 +673,7 @@ async def test_bare_connect_and_close_does_not_disturb_the_server() -> None:
 
 
 async def test_silent_connection_is_closed_after_env_timeout() -> None:
-    async with running(env_timeout=0.2) as h:
+    async with running(env_timeout=1.0) as h:
         silent = asyncio.create_task(connect_and_send(h.server.port, b""))
         assert await _serves_a_call(h)  # served while the silent one is still waiting
         assert await silent == b""
@@ -565,6 +694,30 @@ async def test_garbage_is_closed_and_the_next_call_served(garbage: bytes) -> Non
         assert await connect_and_send(h.server.port, garbage, eof=True) == b""
         assert await _serves_a_call(h)
     assert h.ends[0].outcome == "bad_request" and h.ends[0].error_code == "agi.protocol"
+
+
+async def test_garbage_is_refused_without_waiting_for_the_env_timeout() -> None:
+    async with running(env_timeout=60.0) as h:
+        # no EOF from us: the server must decide on the first bytes (connect_and_send gives up after 5 s)
+        assert await connect_and_send(h.server.port, b"GET / HTTP/1.1\r\n", wait=5.0) == b""
+    assert [(end.outcome, end.error_code) for end in h.ends] == [("bad_request", "agi.protocol")]
+
+
+async def test_bad_line_inside_the_environment_is_refused() -> None:
+    env = env_block(asterisk_env()).replace(b"agi_context: from-pstn\n", b"context from-pstn\n")
+    async with running() as h:
+        assert await connect_and_send(h.server.port, env) == b""
+        assert await _serves_a_call(h)
+    assert h.ends[0].outcome == "bad_request" and h.ends[0].error_code == "agi.protocol"
+
+
+async def test_environment_without_end_is_refused_at_the_size_limit() -> None:
+    async with running(env_timeout=60.0) as h:
+        flood = b"agi_arg_1: " + b"x" * 100_000
+        with contextlib.suppress(ConnectionError):
+            assert await connect_and_send(h.server.port, flood, wait=5.0) == b""
+        assert await _serves_a_call(h)
+    assert h.ends[0].outcome == "bad_request"
 
 
 async def test_failing_session_end_callback_is_contained(caplog: pytest.LogCaptureFixture) -> None:
@@ -658,3 +811,72 @@ def test_module_level_decorator_fills_the_default_registry() -> None:
     async def flow(session: AgiSession) -> None: ...
 
     assert scripts.get("tests/module-level-decorator") is flow
+
+
+# --- races and resources -----------------------------------------------------------------------
+
+
+async def test_reply_that_arrives_with_the_deadline_is_a_timeout() -> None:
+    """The reply lands and the deadline fires in the same loop iteration: the reader is poisoned, so
+    the session must not carry on as if nothing happened."""
+    reader = asyncio.StreamReader()
+    writer = _RacyWriter(reader)
+    session = AgiSession(reader, writer, parse_environment(["agi_network_script: test"]), command_timeout=5.0)  # type: ignore[arg-type]
+    writer.session = session
+    with pytest.raises(AgiTimeout):
+        await session.answer()
+    with pytest.raises(AgiTimeout):
+        await session.answer()
+    session.close()
+
+
+class _RacyWriter:
+    """Answers at once, and makes the session's deadline fire in the very same loop iteration."""
+
+    session: AgiSession
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+
+    def write(self, data: bytes) -> None:
+        asyncio.get_running_loop().call_soon(self._reply_and_expire)
+
+    def _reply_and_expire(self) -> None:
+        self.reader.feed_data(b"200 result=0\n")  # wakes the session, which runs after this callback
+        deadline = self.session._deadline
+        deadline.when = asyncio.get_running_loop().time() - 1
+        deadline._fire()
+
+
+async def test_environment_that_arrives_with_its_timeout_is_refused() -> None:
+    """Same race for the environment: the block is complete but the timer poisoned the reader."""
+
+    class RacyReader(asyncio.StreamReader):
+        async def readuntil(self, separator: bytes = b"\n") -> bytes:
+            data = await super().readuntil(separator)
+            self.set_exception(TimeoutError())  # the env timer fired just as the block came in
+            return data
+
+    class Peer:
+        def get_extra_info(self, name: str) -> object:
+            return ("127.0.0.1", 40000)
+
+    reader = RacyReader()
+    reader.feed_data(env_block(asterisk_env()))
+    server = FastAgiServer(ScriptRegistry(), AgiSettings(port=0))
+    assert await server._read_environment(reader, Peer()) == (None, "agi.timeout")  # type: ignore[arg-type]
+
+
+async def test_session_releases_its_connection_when_the_call_ends() -> None:
+    async with running() as h:
+        refs: list[weakref.ref[asyncio.StreamReader]] = []
+
+        @h.script("test")
+        async def flow(session: AgiSession) -> None:
+            refs.append(weakref.ref(session._reader))
+            await session.answer()
+
+        await h.call([("ANSWER", "200 result=0")])
+        await asyncio.sleep(0)
+        gc.collect()
+        assert refs[0]() is None  # no timer left holding it for command_timeout seconds
