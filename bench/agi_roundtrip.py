@@ -34,13 +34,19 @@ import os
 import platform
 import pstats
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from cti.agi import AgiSession, FastAgiServer, ScriptRegistry
 from cti.settings import AgiSettings
+from tests.fakes.agi_peer import asterisk_env
+from tests.fakes.agi_peer import env_block as fake_env_block
 
 HOST = "127.0.0.1"
 TARGET_RATIO = 1.3
@@ -68,32 +74,9 @@ async def bench_script(session: AgiSession) -> None:
 
 
 def env_block(n: int) -> bytes:
-    uniqueid = f"1732350000.{n}"
-    lines = {
-        "agi_network": "yes",
-        "agi_network_script": "bench",
-        "agi_request": "agi://127.0.0.1/bench",
-        "agi_channel": f"Local/100@from-pstn-{n:08x};2",
-        "agi_language": "en",
-        "agi_type": "Local",
-        "agi_uniqueid": uniqueid,
-        "agi_version": "22.0.0",
-        "agi_callerid": "0612345678",
-        "agi_calleridname": "Alice Martin",
-        "agi_callingpres": "0",
-        "agi_callingani2": "0",
-        "agi_callington": "0",
-        "agi_callingtns": "0",
-        "agi_dnid": "unknown",
-        "agi_rdnis": "unknown",
-        "agi_context": "from-pstn",
-        "agi_extension": "100",
-        "agi_priority": "1",
-        "agi_enhanced": "0.0",
-        "agi_accountcode": "",
-        "agi_threadid": "140211959031488",
-    }
-    return "".join(f"{key}: {value}\n" for key, value in lines.items()).encode() + b"\n"
+    """The environment Asterisk 22 sends for a Local channel, as the unit tests' fake peer builds it."""
+    env = asterisk_env("bench", uniqueid=f"1732350000.{n}", channel=f"Local/100@from-pstn-{n:08x};2")
+    return fake_env_block(env)
 
 
 # --- servers under test ------------------------------------------------------------------------
