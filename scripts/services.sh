@@ -156,6 +156,7 @@ pg_init_once() {
     [[ -f $PG_DATA/PG_VERSION ]] && return
     id postgres >/dev/null 2>&1 || die "postgres: system user 'postgres' missing (run: $0 install)"
     rm -rf "$PG_DATA"
+    install -d -m 755 "$ROOT_DIR"   # the postgres user must traverse it, whatever the caller's umask
     mkdir -p "$PG_DATA" "$PG_RUN"
     chown postgres:postgres "$PG_DATA" "$PG_RUN"
     chmod 700 "$PG_DATA"

@@ -37,7 +37,7 @@ random_secret() { "$VENV/bin/python" -c 'import secrets; print(secrets.token_hex
 config_file() {
   [ -f "$CONFIG" ] && { log "config exists: $CONFIG"; return; }
   mkdir -p "$(dirname "$CONFIG")"
-  umask 077
+  install -m 600 /dev/null "$CONFIG"   # secrets: owner-only, without changing the script's umask
   cat > "$CONFIG" <<CONF
 # Local development settings, written once by scripts/setup.sh with random secrets. Not in git.
 [ami]
