@@ -114,6 +114,59 @@ class AsteriskSettings(_Section):
     sip_secret: SecretStr = SecretStr("")
 
 
+class SlaTarget(_Section):
+    response_hours: float = Field(gt=0)
+    resolve_hours: float = Field(gt=0)
+
+
+def _default_sla() -> dict[str, SlaTarget]:
+    return {
+        "standard": SlaTarget(response_hours=8, resolve_hours=72),
+        "gold": SlaTarget(response_hours=2, resolve_hours=24),
+        "platinum": SlaTarget(response_hours=1, resolve_hours=8),
+    }
+
+
+class TicketSettings(_Section):
+    """Ticket numbering, SLA targets per contract level, and automatic tickets for lost calls."""
+
+    reference_prefix: str = Field("HD", pattern=r"^[A-Z]{1,8}$")
+    sla: dict[str, SlaTarget] = Field(default_factory=_default_sla)
+    auto_missed_calls: bool = False
+    auto_abandoned_calls: bool = False
+
+
+class VoicemailSettings(_Section):
+    max_length_s: int = Field(180, ge=5, le=1800)
+    silence_s: int = Field(5, ge=0, le=60)
+    beep: bool = True
+    allow_rerecord: bool = True
+
+
+class TranscriptionSettings(_Section):
+    """Vosk models are directories (``vosk.Model(model_path=...)``), one per language, never downloaded at run time."""
+
+    models_dir: Path = Path("/var/lib/cti/models")
+    models: dict[str, Path] = Field(default_factory=dict)  # language -> model directory, overrides models_dir/<lang>
+    workers: int = Field(2, ge=1, le=32)
+    max_attempts: int = Field(5, ge=1, le=50)
+    retry_base_s: float = Field(5.0, gt=0)
+    lease_s: float = Field(300.0, gt=0)
+    low_confidence: float = Field(0.6, ge=0, le=1)
+    max_audio_s: int = Field(900, ge=1)
+
+
+class SmtpSettings(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    starttls: bool = False
+    sender: str = "helpdesk@localhost"
+    timeout_s: float = Field(10.0, gt=0)
+
+
 class Settings(_Section):
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
@@ -123,6 +176,10 @@ class Settings(_Section):
     paths: PathSettings = PathSettings()
     security: SecuritySettings = SecuritySettings()
     asterisk: AsteriskSettings = AsteriskSettings()
+    tickets: TicketSettings = TicketSettings()
+    voicemail: VoicemailSettings = VoicemailSettings()
+    transcription: TranscriptionSettings = TranscriptionSettings()
+    smtp: SmtpSettings = SmtpSettings()
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
