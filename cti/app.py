@@ -19,6 +19,8 @@ from cti.prompts import PromptStore
 from cti.scripts.incoming import IncomingCall
 from cti.settings import Settings
 from cti.state import StateBackend, make_state_backend
+from tickets.service import TicketService
+from tickets.voicemail.wiring import Voicemail, build_voicemail
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class CtiApp:
     ami: AmiClient
     agi: FastAgiServer
     channels: ChannelTracker
+    voicemail: Voicemail | None = None
     web_app: web.Application = field(init=False)
     _runner: web.AppRunner | None = field(default=None, init=False)
 
@@ -42,6 +45,8 @@ class CtiApp:
     async def start(self) -> None:
         await self.ami.start()  # connects in the background; calls are served even while Asterisk is down
         await self.agi.start()
+        if self.voicemail is not None:
+            await self.voicemail.start()  # orphan recovery and the workers run in the background
         self._runner = web.AppRunner(self.web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.http.host, self.settings.http.port)
@@ -60,6 +65,8 @@ class CtiApp:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.agi.stop()
+        if self.voicemail is not None:
+            await self.voicemail.stop()
         await self.ami.stop()
         await self.state.close()
         await self.db.close()
@@ -85,8 +92,11 @@ def build_app(settings: Settings) -> CtiApp:
     db = make_database(settings.database)
     state = make_state_backend(settings.state)
     prompts = PromptStore(settings.paths.prompts_dir)
+    voicemail = build_voicemail(settings, db, prompts, TicketService(db, settings.tickets))
     registry = ScriptRegistry()
-    registry.register("incoming")(IncomingCall(db, prompts, settings.asterisk.default_language))
+    registry.register("incoming")(IncomingCall(db, prompts, settings.asterisk.default_language,
+                                               on_close=voicemail.abandoned_hook))
+    registry.register("voicemail")(voicemail.script)
     agi = FastAgiServer(registry, settings.agi)
     ami = AmiClient(settings.ami)
-    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami))
+    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami), voicemail)

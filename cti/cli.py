@@ -1,4 +1,4 @@
-"""The ``cti`` command: serve, db upgrade, demo, check-config, asterisk-config, prompts build."""
+"""The ``cti`` command: serve, db upgrade, demo, check-config, asterisk-config, prompts build, models."""
 
 from __future__ import annotations
 
@@ -44,7 +44,23 @@ def _parser() -> argparse.ArgumentParser:
     build = prompts.add_parser("build", help="speak missing placeholder prompts with espeak-ng")
     build.add_argument("--force", action="store_true")
     build.set_defaults(run=_prompts_build)
+    _add_models_commands(commands)
     return parser
+
+
+def _add_models_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``cti models list|check|install``: the Vosk models voicemail transcription loads (docs/VOICEMAIL.md)."""
+    models = commands.add_parser("models", help="speech models for voicemail transcription")
+    actions = models.add_subparsers(required=True, metavar="ACTION", dest="models_action")
+    actions.add_parser("list", help="each language: model directory, present, loads").set_defaults(run=_models)
+    check = actions.add_parser("check", help="load a model and decode a second of silence")
+    check.add_argument("--lang", required=True)
+    check.set_defaults(run=_models)
+    install = actions.add_parser("install", help="download, verify, unpack and check a model (needs internet)")
+    install.add_argument("--lang", required=True)
+    install.add_argument("--url", help="zip to download (default: the official small model for en/fr)")
+    install.add_argument("--sha256", help="expected SHA-256 of the zip; the install stops if it differs")
+    install.set_defaults(run=_models)
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
@@ -116,3 +132,9 @@ def _prompts_build(settings: Settings, args: argparse.Namespace) -> int:
     written = build_placeholders(PromptStore(settings.paths.prompts_dir), load_catalog(), force=args.force)
     print(f"prompts: {written} written in {settings.paths.prompts_dir}")
     return 0
+
+
+def _models(settings: Settings, args: argparse.Namespace) -> int:
+    from tickets.transcription.models import run_cli
+
+    return run_cli(settings.transcription, args)

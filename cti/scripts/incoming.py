@@ -9,9 +9,10 @@ caller hears a prompt rather than dead air.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from cti.agi import AgiHangup, AgiSession
+from cti.agi import AgiEnvironment, AgiHangup, AgiSession
 from cti.call_records import close_call, find_service, open_call
 from cti.db import Database
 from cti.db.models import CallRecord, ServiceNumber
@@ -33,11 +34,16 @@ class CallContext:
     outcome: str = "in_progress"
 
 
+OnClose = Callable[[AgiEnvironment, "CallContext"], Awaitable[None]]
+"""Runs once the call is over and its row closed (e.g. a call-back ticket for an abandoned call)."""
+
+
 @dataclass
 class IncomingCall:
     db: Database
     prompts: PromptStore
     default_language: str = "en"
+    on_close: OnClose | None = None
 
     async def __call__(self, session: AgiSession) -> None:
         ctx = CallContext(language=self.default_language)
@@ -52,7 +58,7 @@ class IncomingCall:
             ctx.outcome = "error"
             await self._fallback(session, ctx)
         finally:
-            await self._close(ctx)
+            await self._close(session.env, ctx)
 
     async def _identify(self, session: AgiSession, ctx: CallContext) -> None:
         """A database outage must not stop the call: we go on with the defaults and no row."""
@@ -99,10 +105,14 @@ class IncomingCall:
         except Exception:
             log.warning("fallback prompt could not be played on %s", session.env.channel)
 
-    async def _close(self, ctx: CallContext) -> None:
-        if ctx.call_id is None:
-            return
-        try:
-            await close_call(self.db, ctx.call_id, ctx.outcome, ctx.path)
-        except Exception:
-            log.exception("call %s: could not store its outcome %s", ctx.call_id, ctx.outcome)
+    async def _close(self, env: AgiEnvironment, ctx: CallContext) -> None:
+        if ctx.call_id is not None:
+            try:
+                await close_call(self.db, ctx.call_id, ctx.outcome, ctx.path)
+            except Exception:
+                log.exception("call %s: could not store its outcome %s", ctx.call_id, ctx.outcome)
+        if self.on_close is not None:
+            try:
+                await self.on_close(env, ctx)
+            except Exception:
+                log.exception("call %s: after-close hook failed", env.uniqueid)

@@ -1,0 +1,66 @@
+"""The composed server: a caller sent to ``agi://.../voicemail?reason=overflow`` ends as a ticket with the audio,
+even on a server with no speech model installed (the ticket then says "not transcribed")."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from cti.app import build_app
+from cti.db import Database
+from cti.db.migrate import upgrade_async
+from cti.db.models import CallRecord
+from cti.settings import load_settings
+from tests.fakes.agi_peer import AgiPeer, asterisk_env
+from tests.fakes.ami_peer import AmiPeer
+from tests.fakes.voicemail_asterisk import FakeAsterisk
+from tickets.models import Attachment, Recording, Ticket
+
+
+async def test_voicemail_through_the_composed_app_becomes_a_ticket(tmp_path: Path) -> None:
+    ami = AmiPeer()
+    await ami.start()
+    settings = load_settings(environ={
+        "CTI_AMI__PORT": str(ami.port), "CTI_AMI__SECRET": AmiPeer.secret, "CTI_AGI__PORT": "0",
+        "CTI_HTTP__PORT": "0", "CTI_PATHS__MEDIA_DIR": str(tmp_path / "media"),
+        "CTI_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path}/cti.sqlite3",
+        "CTI_TRANSCRIPTION__MODELS_DIR": str(tmp_path / "no-models"), "CTI_TRANSCRIPTION__WORKERS": "1",
+    })
+    await upgrade_async(settings.database)
+    app = build_app(settings)
+    await app.start()
+    try:
+        asterisk = FakeAsterisk([(3.0, "hangup")])
+        env = asterisk_env("voicemail?reason=overflow", extension="5551000", callerid="0612345678")
+        peer = await AgiPeer(app.agi.port, asterisk, env=env).run()
+        assert peer.errors == []
+        [ticket] = await _filed(app.db)
+        [recording] = await _rows(app.db, Recording)
+        [attachment] = await _rows(app.db, Attachment)
+        [call] = await _rows(app.db, CallRecord)
+    finally:
+        await app.stop()
+        await ami.close()
+    assert (ticket.source, ticket.caller_number, ticket.call_id) == ("voicemail", "0612345678", call.id)
+    assert "no speech model for language 'en'" in ticket.description
+    assert (recording.reason, recording.state, recording.ticket_id) == ("overflow", "not_transcribed", ticket.id)
+    assert (tmp_path / "media" / attachment.path).is_file()
+    assert (call.outcome, call.path) == ("voicemail", "voicemail:overflow")
+
+
+async def _rows(db: Database, model: type[Any]) -> list[Any]:
+    async with db.session() as session:
+        return list(await session.scalars(select(model)))
+
+
+async def _filed(db: Database) -> list[Ticket]:
+    """The pipeline runs in the background: wait (bounded) for its ticket."""
+    async with asyncio.timeout(30):
+        while True:
+            tickets = await _rows(db, Ticket)
+            if tickets:
+                return tickets
+            await asyncio.sleep(0.05)
