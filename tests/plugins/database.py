@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -12,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cti.db import Database, make_database
-from cti.db.migrate import upgrade_async
+from cti.db.migrate import upgrade
 from cti.settings import DatabaseSettings
 
 POSTGRES_URL = os.environ.get("CTI_TEST_POSTGRES_URL", "postgresql+asyncpg://cti:cti@127.0.0.1:55432/cti_test")
@@ -30,29 +34,66 @@ async def _admin(statement: str) -> None:
         await engine.dispose()
 
 
-async def _fresh_postgres_database() -> tuple[str, str]:
+async def _fresh_postgres_database(template: str | None = None) -> tuple[str, str]:
     """A database per test keeps tests independent on one shared server; fails loudly if it is down."""
     name = f"cti_t_{uuid.uuid4().hex[:12]}"
-    await _admin(f'CREATE DATABASE "{name}"')
+    await _admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return name, make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
 
+@dataclass(frozen=True)
+class Templates:
+    """Databases migrated once per test session; each test gets a copy (much faster than Alembic each time)."""
+
+    sqlite_file: Path
+    postgres_name: str
+
+
+@pytest.fixture(scope="session")
+def migration_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    sqlite_file = tmp_path_factory.mktemp("db-template") / "template.sqlite3"
+    upgrade(DatabaseSettings(url=f"sqlite+aiosqlite:///{sqlite_file}"))
+    name, url = asyncio.run(_fresh_postgres_database())
+    upgrade(DatabaseSettings(url=url))
+    yield Templates(sqlite_file, name)
+    asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+async def _settings_for(
+    engine: str, tmp_path: Path, templates: Templates | None
+) -> tuple[DatabaseSettings, str | None]:
+    """A fresh database on ``engine``: a copy of the migrated template, or empty when ``templates`` is None."""
+    if engine == "sqlite":
+        target = tmp_path / "cti.sqlite3"
+        if templates is not None:
+            shutil.copyfile(templates.sqlite_file, target)
+        return DatabaseSettings(url=f"sqlite+aiosqlite:///{target}"), None
+    name, url = await _fresh_postgres_database(templates.postgres_name if templates else None)
+    return DatabaseSettings(url=url), name
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-async def db_settings(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[DatabaseSettings]:
-    if request.param == "sqlite":
-        yield DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/cti.sqlite3")
-        return
-    name, url = await _fresh_postgres_database()
-    try:
-        yield DatabaseSettings(url=url)
-    finally:
+async def db_settings(
+    request: pytest.FixtureRequest, tmp_path: Path, migration_templates: Templates
+) -> AsyncIterator[DatabaseSettings]:
+    """A migrated database of its own for this test, on SQLite and on the real PostgreSQL."""
+    settings, name = await _settings_for(request.param, tmp_path, migration_templates)
+    yield settings
+    if name:
+        await _admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def empty_db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DatabaseSettings]:
+    """An empty database, for tests of the migrations themselves."""
+    settings, name = await _settings_for(request.param, tmp_path, None)
+    yield settings
+    if name:
         await _admin(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 async def database(db_settings: DatabaseSettings) -> AsyncIterator[Database]:
-    """A migrated database (Alembic, as in production), on both engines."""
-    await upgrade_async(db_settings)
     db = make_database(db_settings)
     yield db
     await db.close()
