@@ -19,6 +19,8 @@ from cti.prompts import PromptStore
 from cti.scripts.incoming import IncomingCall
 from cti.settings import Settings
 from cti.state import StateBackend, make_state_backend
+from tickets import http as tickets_http
+from tickets.events import TicketEvents
 from tickets.service import TicketService
 from tickets.voicemail.wiring import Voicemail, build_voicemail
 
@@ -35,12 +37,14 @@ class CtiApp:
     ami: AmiClient
     agi: FastAgiServer
     channels: ChannelTracker
+    tickets: TicketService
     voicemail: Voicemail | None = None
     web_app: web.Application = field(init=False)
     _runner: web.AppRunner | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.web_app = make_web_app(self.settings.security, self.status)
+        tickets_http.add_routes(self.web_app, self.tickets, self.settings.paths.media_dir)
 
     async def start(self) -> None:
         await self.ami.start()  # connects in the background; calls are served even while Asterisk is down
@@ -92,11 +96,12 @@ def build_app(settings: Settings) -> CtiApp:
     db = make_database(settings.database)
     state = make_state_backend(settings.state)
     prompts = PromptStore(settings.paths.prompts_dir)
-    voicemail = build_voicemail(settings, db, prompts, TicketService(db, settings.tickets))
+    tickets = TicketService(db, settings.tickets, publish=TicketEvents(state).publish)
+    voicemail = build_voicemail(settings, db, prompts, tickets)
     registry = ScriptRegistry()
     registry.register("incoming")(IncomingCall(db, prompts, settings.asterisk.default_language,
                                                on_close=voicemail.abandoned_hook))
     registry.register("voicemail")(voicemail.script)
     agi = FastAgiServer(registry, settings.agi)
     ami = AmiClient(settings.ami)
-    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami), voicemail)
+    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami), tickets, voicemail)

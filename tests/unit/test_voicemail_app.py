@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from sqlalchemy import select
 
 from cti.app import build_app
@@ -19,6 +20,8 @@ from tests.fakes.ami_peer import AmiPeer
 from tests.fakes.voicemail_asterisk import FakeAsterisk
 from tickets.models import Attachment, Recording, Ticket
 
+TOKEN = "v" * 32
+
 
 async def test_voicemail_through_the_composed_app_becomes_a_ticket(tmp_path: Path) -> None:
     ami = AmiPeer()
@@ -28,6 +31,7 @@ async def test_voicemail_through_the_composed_app_becomes_a_ticket(tmp_path: Pat
         "CTI_HTTP__PORT": "0", "CTI_PATHS__MEDIA_DIR": str(tmp_path / "media"),
         "CTI_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path}/cti.sqlite3",
         "CTI_TRANSCRIPTION__MODELS_DIR": str(tmp_path / "no-models"), "CTI_TRANSCRIPTION__WORKERS": "1",
+        "CTI_SECURITY__API_TOKENS": f'{{ "{TOKEN}" = "agent" }}',
     })
     await upgrade_async(settings.database)
     app = build_app(settings)
@@ -41,6 +45,7 @@ async def test_voicemail_through_the_composed_app_becomes_a_ticket(tmp_path: Pat
         [recording] = await _rows(app.db, Recording)
         [attachment] = await _rows(app.db, Attachment)
         [call] = await _rows(app.db, CallRecord)
+        listed, audio = await _through_the_api(app.http_port, ticket.id)
     finally:
         await app.stop()
         await ami.close()
@@ -49,6 +54,21 @@ async def test_voicemail_through_the_composed_app_becomes_a_ticket(tmp_path: Pat
     assert (recording.reason, recording.state, recording.ticket_id) == ("overflow", "not_transcribed", ticket.id)
     assert (tmp_path / "media" / attachment.path).is_file()
     assert (call.outcome, call.path) == ("voicemail", "voicemail:overflow")
+    assert [t["id"] for t in listed["tickets"]] == [ticket.id]
+    assert audio[:4] == b"RIFF"
+
+
+async def _through_the_api(port: int, ticket_id: int) -> tuple[dict[str, Any], bytes]:
+    """An agent's browser: the ticket list, then the message's audio from the ticket's attachment URL."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.get(f"{base}/api/tickets", params={"source": "voicemail"}) as response:
+            listed = await response.json()
+        async with http.get(f"{base}/api/tickets/{ticket_id}") as response:
+            url = (await response.json())["attachments"][0]["url"]
+        async with http.get(base + url) as response:
+            return listed, await response.read()
 
 
 async def _rows(db: Database, model: type[Any]) -> list[Any]:
