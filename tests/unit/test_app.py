@@ -138,3 +138,17 @@ async def test_database_down_still_greets_the_caller(tmp_path: Path, ami_peer: A
         assert status["healthy"] is False and status["database"]["ok"] is False
     finally:
         await app.stop()
+
+
+async def test_every_route_of_the_composed_app_is_role_checked_and_denied_without_a_token(app: CtiApp) -> None:
+    from cti.http.auth import declared_roles
+
+    routes = [r for r in app.web_app.router.routes() if r.method != "HEAD"]
+    assert any(r.resource is not None and "/api/tickets" in r.resource.canonical for r in routes)
+    async with aiohttp.ClientSession() as http:
+        for route in routes:
+            assert declared_roles(route.handler), f"{route.method} {route.resource} declares no roles"
+            assert route.resource is not None
+            path = route.resource.canonical.replace("{ticket_id}", "1").replace("{attachment_id}", "1")
+            async with http.request(route.method, f"http://127.0.0.1:{app.http_port}{path}") as response:
+                assert response.status == 401, f"{route.method} {path} answered {response.status}"
