@@ -20,6 +20,8 @@ from cti.prompts import PromptStore
 
 log = logging.getLogger(__name__)
 DIGIT_TIMEOUT_MS = 5000
+VOICEMAIL_DIGIT = "9"
+NEXT_VARIABLE = "CTI_NEXT"  # extensions.conf: where the call goes once this script returns
 
 
 @dataclass
@@ -83,6 +85,9 @@ class IncomingCall:
             return
         await self._play(session, ctx, "welcome")
         result = await session.get_data(self.prompts.playable(ctx.language, "demo-menu"), DIGIT_TIMEOUT_MS, 1)
+        if result.digits == VOICEMAIL_DIGIT:
+            await self._to_voicemail(session, ctx)
+            return
         if result.digits:
             ctx.path.append(f"menu:{result.digits}")
             await self._play(session, ctx, "you-pressed")
@@ -93,6 +98,12 @@ class IncomingCall:
         await self._play(session, ctx, "goodbye")
         ctx.outcome = "completed"
         await session.hangup()
+
+    async def _to_voicemail(self, session: AgiSession, ctx: CallContext) -> None:
+        """The dialplan's [cti-voicemail] runs the ``voicemail`` script next, on the same channel and call row."""
+        ctx.path.append(f"menu:{VOICEMAIL_DIGIT}")
+        await session.set_variable(NEXT_VARIABLE, "cti-voicemail,request,1")
+        ctx.outcome = "to_voicemail"
 
     async def _play(self, session: AgiSession, ctx: CallContext, name: str) -> None:
         ctx.path.append(name)

@@ -120,3 +120,48 @@ async def test_spoken_message_becomes_a_ticket_with_audio_and_transcript(
         assert json.loads(event.body)["words"]
     finally:
         audio.unlink(missing_ok=True)
+
+
+async def test_caller_presses_nine_at_the_menu_and_the_message_becomes_a_ticket(
+    ami: AmiClient, agi_registry: ScriptRegistry, prompt_store: PromptStore, real_settings: Settings,
+    database: Database,
+) -> None:
+    """The whole way a caller takes: /incoming, 9 at the menu, the dialplan's [cti-voicemail], /voicemail."""
+    from cti.demo import seed_demo
+    from cti.scripts.incoming import IncomingCall
+
+    await seed_demo(database)
+    media = real_settings.paths.media_dir
+    clip = _korean_clip(media / "sandbox")
+    registered: list[int] = []
+
+    async def register(info: RecordingInfo) -> int:
+        registered.append(await register_recording(database, info))
+        return registered[-1]
+
+    agi_registry.register("incoming")(IncomingCall(database, prompt_store))
+    voicemail = VoicemailCall(database, prompt_store, VoicemailSettings(max_length_s=60), media, register)
+    finished = asyncio.Event()
+
+    @agi_registry.register("voicemail")
+    async def leave_message(session: AgiSession) -> None:
+        try:
+            await voicemail(session)
+        finally:
+            finished.set()
+
+    greeting = "w" * math.ceil((wav_duration(prompt_store.path("en", "welcome")) + 1.5) / 0.5)
+    caller = f"559{uuid.uuid4().int % 10**7:07d}"
+    await place_simulated_call(ami, "5551000", caller, digits=greeting + "9" + _pauses_until_the_beep(prompt_store),
+                               play=str(clip.with_suffix("")), hold=1)
+    await asyncio.wait_for(finished.wait(), 60)
+    [call] = await _rows(database, CallRecord)
+    [recording] = await _rows(database, Recording)
+    audio = media / recording.path
+    try:
+        assert registered == [recording.id]
+        assert call.path == "welcome > menu:9 > voicemail:request"
+        assert (recording.reason, recording.call_id, recording.caller_number) == ("request", call.id, caller)
+        assert wav_duration(audio) >= wav_duration(clip) * 0.8
+    finally:
+        audio.unlink(missing_ok=True)

@@ -152,3 +152,11 @@ async def test_every_route_of_the_composed_app_is_role_checked_and_denied_withou
             path = route.resource.canonical.replace("{ticket_id}", "1").replace("{attachment_id}", "1")
             async with http.request(route.method, f"http://127.0.0.1:{app.http_port}{path}") as response:
                 assert response.status == 401, f"{route.method} {path} answered {response.status}"
+
+
+async def test_nine_at_the_menu_hands_the_call_to_voicemail_through_the_dialplan(app: CtiApp) -> None:
+    peer = await AgiPeer(app.agi.port, _answer_all("9"), env=asterisk_env(extension="5551000")).run()  # type: ignore[arg-type]
+    assert "SET VARIABLE CTI_NEXT cti-voicemail,request,1" in peer.commands
+    assert "HANGUP" not in peer.commands  # the channel goes on to [cti-voicemail]
+    [row] = await _rows(app)
+    assert (row.outcome, row.path) == ("to_voicemail", "welcome > menu:9")
