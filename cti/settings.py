@@ -95,6 +95,7 @@ class SecuritySettings(_Section):
     """API tokens map a secret to a role; they come from the file or ``CTI_SECURITY__API_TOKENS``."""
 
     api_tokens: dict[str, Literal["admin", "supervisor", "agent"]] = Field(default_factory=dict)
+    url_signing_key: SecretStr = SecretStr("")  # signed media URLs (audio players); random per process if empty
 
     @field_validator("api_tokens")
     @classmethod

@@ -20,7 +20,8 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from cti.http.auth import REQUEST_ROLE, Handler, Role, requires
+from cti.http.auth import REQUEST_ROLE, SIGNING_KEY, Handler, Role, requires
+from cti.http.signed_urls import allow_signed_urls, sign
 from tickets.errors import (
     AttachmentNotFound,
     InvalidTicket,
@@ -135,6 +136,7 @@ async def post_comment(request: web.Request) -> web.StreamResponse:
     return web.json_response(event_json(event), status=201)
 
 
+@allow_signed_urls
 @requires(*STAFF)
 @ticket_errors
 async def get_attachment(request: web.Request) -> web.StreamResponse:
@@ -274,5 +276,7 @@ def attachment_json(attachment: Attachment, url: str) -> dict[str, Any]:
 
 
 def attachment_url(request: web.Request, attachment: Attachment) -> str:
+    """Signed and short-lived, so a plain ``<audio src>`` (which sends no Authorization header) can play it."""
     route = request.app.router[ATTACHMENT_ROUTE]
-    return str(route.url_for(ticket_id=str(attachment.ticket_id), attachment_id=str(attachment.id)))
+    path = str(route.url_for(ticket_id=str(attachment.ticket_id), attachment_id=str(attachment.id)))
+    return sign(request.app[SIGNING_KEY], path)

@@ -11,12 +11,15 @@ from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
+from cti.http.signed_urls import accepts_signed_urls, verify
+
 Role = Literal["admin", "supervisor", "agent"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Callable[..., Any])
 ROLES_ATTRIBUTE = "_cti_roles"
 ROLE_KEY: web.AppKey[Mapping[str, str]] = web.AppKey("cti_role_of_token")
 REQUEST_ROLE = web.RequestKey("cti_role", str)
+SIGNING_KEY: web.AppKey[bytes] = web.AppKey("cti_url_signing_key")
 
 
 def requires(*roles: Role) -> Callable[[H], H]:
@@ -55,9 +58,19 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise request.match_info.http_exception  # 404/405 for unknown routes
         raise web.HTTPForbidden(reason="route declares no roles")
     role = role_for_token(request.app[ROLE_KEY], bearer_token(request))
+    if role is None and _signed_url_ok(request):
+        return await handler(request)
     if role is None:
         raise web.HTTPUnauthorized(headers={"WWW-Authenticate": "Bearer"})
     if role not in roles:
         raise web.HTTPForbidden(reason=f"role {role} may not use this route")
     request[REQUEST_ROLE] = role
     return await handler(request)
+
+
+def _signed_url_ok(request: web.Request) -> bool:
+    """A GET on a route that admits signed URLs, with a valid unexpired signature for this very path."""
+    if request.method not in ("GET", "HEAD") or not accepts_signed_urls(request.match_info.handler):
+        return False
+    query = request.query
+    return verify(request.app[SIGNING_KEY], request.path, query.get("expires", ""), query.get("signature", ""))

@@ -178,7 +178,9 @@ async def test_get_has_history_and_attachment_urls(env: Env) -> None:
     assert body["subject"] == "Printer on fire"
     assert [(e["kind"], e["author"]) for e in body["history"]] == [("created", "system"), ("comment", "agent")]
     [attachment] = body["attachments"]
-    assert attachment["url"] == f"/api/tickets/{ticket.id}/attachments/{attachment['id']}"
+    path, _, query = attachment["url"].partition("?")
+    assert path == f"/api/tickets/{ticket.id}/attachments/{attachment['id']}"
+    assert "expires=" in query and "signature=" in query
     assert attachment["content_type"] == "audio/x-wav"
     assert "path" not in attachment
 

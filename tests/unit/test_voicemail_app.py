@@ -59,7 +59,7 @@ async def test_voicemail_through_the_composed_app_becomes_a_ticket(tmp_path: Pat
 
 
 async def _through_the_api(port: int, ticket_id: int) -> tuple[dict[str, Any], bytes]:
-    """An agent's browser: the ticket list, then the message's audio from the ticket's attachment URL."""
+    """An agent's browser: the ticket list, then the audio from the attachment's signed URL, with no token."""
     headers = {"Authorization": f"Bearer {TOKEN}"}
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession(headers=headers) as http:
@@ -67,8 +67,8 @@ async def _through_the_api(port: int, ticket_id: int) -> tuple[dict[str, Any], b
             listed = await response.json()
         async with http.get(f"{base}/api/tickets/{ticket_id}") as response:
             url = (await response.json())["attachments"][0]["url"]
-        async with http.get(base + url) as response:
-            return listed, await response.read()
+    async with aiohttp.ClientSession() as player, player.get(base + url) as response:  # no header, as <audio>
+        return listed, await response.read()
 
 
 async def _rows(db: Database, model: type[Any]) -> list[Any]:
