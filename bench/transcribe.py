@@ -64,7 +64,7 @@ def _run(*command: str) -> None:
 
 
 def _seconds(path: Path) -> float:
-    with wave.open(str(path)) as clip:
+    with wave.open(str(path), "rb") as clip:
         return clip.getnframes() / clip.getframerate()
 
 

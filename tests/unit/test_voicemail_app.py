@@ -84,3 +84,13 @@ async def _filed(db: Database) -> list[Ticket]:
             if tickets:
                 return tickets
             await asyncio.sleep(0.05)
+
+
+def test_only_installed_models_are_warmed_up(tmp_path: Path) -> None:
+    from cti.settings import TranscriptionSettings
+    from tickets.voicemail.wiring import installed_languages
+
+    (tmp_path / "fr" / "am").mkdir(parents=True)
+    (tmp_path / "fr" / "am" / "final.mdl").write_bytes(b"model")
+    (tmp_path / "en").mkdir()  # an empty folder is not a model
+    assert installed_languages(TranscriptionSettings(models_dir=tmp_path)) == ["fr"]

@@ -74,35 +74,47 @@ class VoskTranscriber:
 
     async def warm_up(self, languages: Iterable[str]) -> WarmUp:
         """Start every worker and load the models there, so the first voicemail does not pay for it."""
-        model_dirs = [str(require_model(self._settings, language)) for language in languages]
+        model_dirs = await asyncio.to_thread(self._model_dirs, list(languages))
         started = time.perf_counter()
         tasks = [self._call(engine.warm, model_dirs, WARM_UP_WAIT_S) for _ in range(self._settings.workers)]
         reports = await asyncio.gather(*tasks)
         workers = tuple(WorkerWarmUp(report["pid"], report["load_s"], report["loaded"]) for report in reports)
         return WarmUp(time.perf_counter() - started, workers)
 
+    def _model_dirs(self, languages: list[str]) -> list[str]:
+        return [str(require_model(self._settings, language)) for language in languages]
+
     def close(self) -> None:
         """Stop accepting jobs and let the workers exit; does not wait (safe on the event loop)."""
-        self._closed = True
-        executor, self._executor = self._executor, None
+        executor = self._stop_accepting()
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
 
     async def aclose(self) -> None:
         """Like ``close`` but waits, in a thread, until the running jobs end and the workers have exited."""
-        self._closed = True
-        executor, self._executor = self._executor, None
+        executor = self._stop_accepting()
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
+    def _stop_accepting(self) -> ProcessPoolExecutor | None:
+        with self._guard:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        return executor
+
     async def _transcribe(self, path: Path, language: str, grammar: list[str] | None) -> Transcript:
-        model_dir = require_model(self._settings, language)  # before submitting: no worker wasted on it
+        job = await asyncio.to_thread(self._job, path, language, grammar)  # stat() calls stay off the loop
+        return transcript_from_result(await self._call(engine.transcribe_file, *job))
+
+    def _job(self, path: Path, language: str, grammar: list[str] | None) -> tuple[Any, ...]:
+        """Arguments for ``engine.transcribe_file``; ModelMissing here, before any worker is involved.
+
+        The path is made absolute: workers descend from the forkserver, whose working directory is the
+        server's at the time the forkserver started.
+        """
+        model_dir = require_model(self._settings, language)
         settings = self._settings
-        result = await self._call(
-            engine.transcribe_file, str(model_dir), str(path), language,
-            settings.low_confidence, settings.max_audio_s, grammar,
-        )  # fmt: skip
-        return transcript_from_result(result)
+        return (str(model_dir), str(path.absolute()), language, settings.low_confidence, settings.max_audio_s, grammar)
 
     async def _call(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run ``function(*args)`` in a worker; worker deaths become ``WorkerCrashed``."""
