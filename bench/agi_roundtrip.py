@@ -31,7 +31,6 @@ import datetime as dt
 import gc
 import json
 import os
-import platform
 import pstats
 import statistics
 import sys
@@ -43,6 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
+from bench.common import machine, percentile
 from cti.agi import AgiSession, FastAgiServer, ScriptRegistry
 from cti.settings import AgiSettings
 from tests.fakes.agi_peer import asterisk_env
@@ -174,46 +174,28 @@ def pin_malloc() -> bool:
 # --- report ------------------------------------------------------------------------------------
 
 
-def percentile(values: list[int], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] / 1000  # ns -> µs
+def percentile_us(values: list[int], fraction: float) -> float:
+    return percentile(values, fraction) / 1000  # ns -> µs
 
 
 def summarise(rounds: list[tuple[Samples, float]], sessions: int) -> dict[str, Any]:
     turnaround = [value for samples, _ in rounds for value in samples.turnaround]
     setup = [value for samples, _ in rounds for value in samples.setup]
     walls = [elapsed for _, elapsed in rounds]
-    per_round_p99 = [percentile(samples.turnaround, 0.99) for samples, _ in rounds]
+    per_round_p99 = [percentile_us(samples.turnaround, 0.99) for samples, _ in rounds]
     return {
         "turnaround_us": {
-            "p50": percentile(turnaround, 0.50),
-            "p90": percentile(turnaround, 0.90),
-            "p99": percentile(turnaround, 0.99),
+            "p50": percentile_us(turnaround, 0.50),
+            "p90": percentile_us(turnaround, 0.90),
+            "p99": percentile_us(turnaround, 0.99),
             "max": max(turnaround) / 1000,
             "p99_round_median": statistics.median(per_round_p99),
             "samples": len(turnaround),
         },
         "turnaround_p99_per_round_us": per_round_p99,
-        "setup_us": {"p50": percentile(setup, 0.50), "p99": percentile(setup, 0.99)},
+        "setup_us": {"p50": percentile_us(setup, 0.50), "p99": percentile_us(setup, 0.99)},
         "wall_s_median": statistics.median(walls),
         "commands_per_s": sessions * len(EXCHANGES) / statistics.median(walls),
-    }
-
-
-def machine() -> dict[str, Any]:
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "event_loop": type(asyncio.get_event_loop_policy()).__name__,
     }
 
 
@@ -270,7 +252,8 @@ async def main(sessions: int, rounds: int, profile: bool, malloc_pinned: bool) -
         "commands_per_session": len(EXCHANGES),
         "rounds": rounds,
         "definition": "turnaround = peer wrote reply N -> peer read command N+1 (µs); setup = env -> 1st cmd",
-        "machine": machine() | {"load_before": load_before, "load_after": os.getloadavg()[0]},
+        "machine": machine() | {"load_before": load_before, "load_after": os.getloadavg()[0],
+                                "event_loop": type(asyncio.get_event_loop_policy()).__name__},
         "malloc_pinned": malloc_pinned,
         "servers": servers,
         "ratio": {

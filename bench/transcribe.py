@@ -29,7 +29,6 @@ import datetime as dt
 import itertools
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
+from bench.common import machine, percentile
 from cti.settings import TranscriptionSettings
 from tickets.transcription import engine
 from tickets.transcription.audio import prepare_audio
@@ -93,11 +93,6 @@ def _clip(folder: Path, spoken: list[Path], seconds: int) -> Path:
 
 
 # --- measurements ------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -188,18 +183,9 @@ def measure_decode(clips: dict[int, Path], repeats: int, max_seconds: int) -> di
 # --- report ------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+def machine_with_ffmpeg() -> dict[str, Any]:
     ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
-    return {
-        "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-        "platform": platform.platform(), "ffmpeg": ffmpeg, "load_before": os.getloadavg()[0],
-    }  # fmt: skip
+    return {**machine(), "ffmpeg": ffmpeg}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -255,7 +241,7 @@ async def run_pool(settings: TranscriptionSettings, clips: dict[int, Path], batc
 
 async def main(model: Path, workers: int, repeats: int, batch_size: int) -> dict[str, Any]:
     settings = TranscriptionSettings(models={"ko": model}, workers=workers)
-    host = machine()
+    host = machine_with_ffmpeg()
     with tempfile.TemporaryDirectory(prefix="bench-transcribe-") as folder:
         clips = make_clips(Path(folder))
         batch = [clips[CLIP_SECONDS[i % len(CLIP_SECONDS)]] for i in range(batch_size)]

@@ -10,30 +10,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cti.agi import AgiEnvironment, AgiHangup, AgiSession
-from cti.call_records import close_call, find_service, open_call
+from cti.call_records import find_service, open_call
 from cti.db import Database
-from cti.db.models import CallRecord, ServiceNumber
+from cti.db.models import CallRecord
 from cti.prompts import PromptStore
+from cti.scripts.flow import CallContext, play_fallback, store_outcome
 
 log = logging.getLogger(__name__)
 DIGIT_TIMEOUT_MS = 5000
 VOICEMAIL_DIGIT = "9"
 NEXT_VARIABLE = "CTI_NEXT"  # extensions.conf: where the call goes once this script returns
-
-
-@dataclass
-class CallContext:
-    """What the flow learnt so far; ``path`` is the IVR path kept on the call's row."""
-
-    language: str
-    service: ServiceNumber | None = None
-    lookup_failed: bool = False
-    call_id: int | None = None
-    path: list[str] = field(default_factory=list)
-    outcome: str = "in_progress"
 
 
 OnClose = Callable[[AgiEnvironment, "CallContext"], Awaitable[None]]
@@ -58,7 +47,7 @@ class IncomingCall:
         except Exception:
             log.exception("incoming flow failed on %s", session.env.channel)
             ctx.outcome = "error"
-            await self._fallback(session, ctx)
+            await play_fallback(session, self.prompts, ctx.language)
         finally:
             await self._close(session.env, ctx)
 
@@ -109,19 +98,8 @@ class IncomingCall:
         ctx.path.append(name)
         await session.stream_file(self.prompts.playable(ctx.language, name))
 
-    async def _fallback(self, session: AgiSession, ctx: CallContext) -> None:
-        try:
-            await session.stream_file(self.prompts.playable(ctx.language, "technical-problem"))
-            await session.hangup()
-        except Exception:
-            log.warning("fallback prompt could not be played on %s", session.env.channel)
-
     async def _close(self, env: AgiEnvironment, ctx: CallContext) -> None:
-        if ctx.call_id is not None:
-            try:
-                await close_call(self.db, ctx.call_id, ctx.outcome, ctx.path)
-            except Exception:
-                log.exception("call %s: could not store its outcome %s", ctx.call_id, ctx.outcome)
+        await store_outcome(self.db, ctx)
         if self.on_close is not None:
             try:
                 await self.on_close(env, ctx)

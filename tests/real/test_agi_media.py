@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import array
 import asyncio
-import subprocess
 import uuid
 import wave
 from pathlib import Path
@@ -15,21 +14,10 @@ from cti.agi import AgiSession, RecordResult, ScriptRegistry
 from cti.ami import AmiClient
 from cti.settings import Settings
 from tests.plugins.asterisk import place_simulated_call
+from tests.support.speech import speech_clip
 
 pytestmark = pytest.mark.real
 SPEECH = "Hello, my printer is broken. Please call me back."
-
-
-def _speech_clip(folder: Path) -> Path:
-    """An 8 kHz mono clip a simulated caller plays into the call (path without extension for Playback)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    clip = folder / "speech-test.wav"
-    if not clip.exists():
-        raw = folder / "speech-test.raw.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(raw), SPEECH], check=True)
-        subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(clip)], check=True)
-        raw.unlink()
-    return clip
 
 
 def _rms(path: Path) -> tuple[float, float]:
@@ -45,7 +33,7 @@ async def test_recording_of_a_caller_who_hangs_up_is_kept(
     ami: AmiClient, agi_registry: ScriptRegistry, real_settings: Settings,
 ) -> None:
     media = real_settings.paths.media_dir
-    clip = _speech_clip(media / "sandbox")
+    clip = speech_clip(media / "sandbox", "speech-test", SPEECH)
     target = real_settings.paths.recordings_dir / f"test-{uuid.uuid4().hex}"
     target.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, object] = {}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import subprocess
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +29,7 @@ from cti.db.models import CallRecord
 from cti.prompts import PromptStore
 from cti.settings import Settings, TicketSettings, TranscriptionSettings, VoicemailSettings
 from tests.plugins.asterisk import place_simulated_call
+from tests.support.speech import speech_clip
 from tickets.models import Attachment, Recording, Ticket, TicketEvent
 from tickets.service import TicketService
 from tickets.transcription.pool import VoskTranscriber
@@ -44,15 +44,7 @@ SPEECH_KO = "안녕하세요. 프린터가 고장 났어요. 다시 전화해 �
 
 
 def _korean_clip(folder: Path) -> Path:
-    """8 kHz mono speech the simulated caller plays (Playback takes the path without extension)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    clip = folder / "voicemail-ko.wav"
-    if not clip.exists():
-        raw = folder / "voicemail-ko.raw.wav"
-        subprocess.run(["espeak-ng", "-v", "ko", "-s", "140", "-w", str(raw), SPEECH_KO], check=True)
-        subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(clip)], check=True)
-        raw.unlink()
-    return clip
+    return speech_clip(folder, "voicemail-ko", SPEECH_KO, voice="ko", speed=140)
 
 
 def _pauses_until_the_beep(prompts: PromptStore) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cti.agi import AgiEnvironment
-from cti.scripts.incoming import CallContext
+from cti.scripts.flow import CallContext
 from cti.settings import TicketSettings
 from tickets.models import Ticket
 from tickets.types import NewTicket

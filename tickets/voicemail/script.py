@@ -15,11 +15,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from cti.agi import AgiEnvironment, AgiHangup, AgiSession
-from cti.call_records import close_call, open_call
+from cti.call_records import open_call
 from cti.db import Database
 from cti.db.models import CallRecord
 from cti.prompts import LANGUAGES, PromptStore
-from cti.scripts.incoming import CallContext
+from cti.scripts.flow import CallContext, play_fallback, store_outcome
 from cti.settings import VoicemailSettings
 from tickets.voicemail.node import Register, VoicemailOutcome, leave_voicemail
 from tickets.voicemail.recordings import REASONS
@@ -55,9 +55,9 @@ class VoicemailCall:
         except Exception:
             log.exception("voicemail flow failed on %s", session.env.channel)
             ctx.outcome = "error"
-            await self._fallback(session, ctx)
+            await play_fallback(session, self.prompts, ctx.language)
         finally:
-            await self._close(ctx)
+            await store_outcome(self.db, ctx)
 
     def _requested_language(self, env: AgiEnvironment) -> str:
         """``?lang=`` first, then the channel's language, then the default; always one we have prompts for."""
@@ -90,20 +90,6 @@ class VoicemailCall:
             await session.stream_file(self.prompts.playable(ctx.language, "goodbye"))
         await session.hangup()
 
-    async def _fallback(self, session: AgiSession, ctx: CallContext) -> None:
-        try:
-            await session.stream_file(self.prompts.playable(ctx.language, "technical-problem"))
-            await session.hangup()
-        except Exception:
-            log.warning("fallback prompt could not be played on %s", session.env.channel)
-
-    async def _close(self, ctx: CallContext) -> None:
-        if ctx.call_id is None:
-            return
-        try:
-            await close_call(self.db, ctx.call_id, ctx.outcome, ctx.path)
-        except Exception:
-            log.exception("call %s: could not store its outcome %s", ctx.call_id, ctx.outcome)
 
 
 def call_reason(env: AgiEnvironment) -> str:
