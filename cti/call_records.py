@@ -8,6 +8,8 @@ from cti.db import Database
 from cti.db.base import utcnow
 from cti.db.models import CallRecord, ServiceNumber
 
+PATH_SEPARATOR = " > "  # how a call's IVR path is stored: "welcome > menu:9 > voicemail:request"
+
 
 async def find_service(db: Database, number: str) -> ServiceNumber | None:
     async with db.session() as session:
@@ -29,5 +31,5 @@ async def close_call(db: Database, call_id: int, outcome: str, path: list[str]) 
         await session.execute(
             update(CallRecord)
             .where(CallRecord.id == call_id)
-            .values(outcome=outcome, path=" > ".join(path), ended_at=utcnow())
+            .values(outcome=outcome, path=PATH_SEPARATOR.join(path), ended_at=utcnow())
         )

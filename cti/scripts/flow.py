@@ -7,9 +7,11 @@ Both steps here swallow their own failures on purpose: they run when something a
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from cti.agi import AgiSession
+from cti.agi import AgiHangup, AgiSession
 from cti.call_records import close_call
 from cti.db import Database
 from cti.db.models import ServiceNumber
@@ -29,6 +31,20 @@ class CallContext:
     call_id: int | None = None
     path: list[str] = field(default_factory=list)
     outcome: str = "in_progress"
+
+
+@asynccontextmanager
+async def guarded_flow(session: AgiSession, prompts: PromptStore, ctx: CallContext, name: str) -> AsyncIterator[None]:
+    """Runs a flow's body: a hang-up ends it as abandoned (unless it already had an outcome); any other
+    error is logged, recorded as "error", and the caller hears the fallback prompt instead of dead air."""
+    try:
+        yield
+    except AgiHangup:
+        ctx.outcome = "abandoned" if ctx.outcome == "in_progress" else ctx.outcome
+    except Exception:
+        log.exception("%s flow failed on %s", name, session.env.channel)
+        ctx.outcome = "error"
+        await play_fallback(session, prompts, ctx.language)
 
 
 async def play_fallback(session: AgiSession, prompts: PromptStore, language: str) -> None:

@@ -12,12 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from cti.agi import AgiEnvironment, AgiHangup, AgiSession
+from cti.agi import AgiEnvironment, AgiSession
 from cti.call_records import find_service, open_call
 from cti.db import Database
 from cti.db.models import CallRecord
 from cti.prompts import PromptStore
-from cti.scripts.flow import CallContext, play_fallback, store_outcome
+from cti.scripts.flow import CallContext, guarded_flow, store_outcome
 
 log = logging.getLogger(__name__)
 DIGIT_TIMEOUT_MS = 5000
@@ -39,15 +39,10 @@ class IncomingCall:
     async def __call__(self, session: AgiSession) -> None:
         ctx = CallContext(language=self.default_language)
         try:
-            await self._identify(session, ctx)
-            await session.answer()
-            await self._run(session, ctx)
-        except AgiHangup:
-            ctx.outcome = "abandoned" if ctx.outcome == "in_progress" else ctx.outcome
-        except Exception:
-            log.exception("incoming flow failed on %s", session.env.channel)
-            ctx.outcome = "error"
-            await play_fallback(session, self.prompts, ctx.language)
+            async with guarded_flow(session, self.prompts, ctx, "incoming"):
+                await self._identify(session, ctx)
+                await session.answer()
+                await self._run(session, ctx)
         finally:
             await self._close(session.env, ctx)
 

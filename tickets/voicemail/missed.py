@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cti.agi import AgiEnvironment
+from cti.call_records import PATH_SEPARATOR
 from cti.scripts.flow import CallContext
 from cti.settings import TicketSettings
 from tickets.models import Ticket
@@ -81,7 +82,7 @@ class AbandonedCallHook:
             return
         call = LostCall(uniqueid=env.uniqueid, kind="abandoned", caller_number=env.callerid,
                         caller_name="" if env.calleridname == "unknown" else env.calleridname,
-                        language=ctx.language, call_id=ctx.call_id, path=" > ".join(ctx.path))
+                        language=ctx.language, call_id=ctx.call_id, path=PATH_SEPARATOR.join(ctx.path))
         try:
             await file_lost_call(self.tickets, self.settings, call)
         except Exception:  # the call is over; a failed ticket must not turn into an error for the flow

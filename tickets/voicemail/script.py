@@ -14,18 +14,17 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from cti.agi import AgiEnvironment, AgiHangup, AgiSession
-from cti.call_records import open_call
+from cti.agi import AgiEnvironment, AgiSession
+from cti.call_records import PATH_SEPARATOR, open_call
 from cti.db import Database
 from cti.db.models import CallRecord
 from cti.prompts import LANGUAGES, PromptStore
-from cti.scripts.flow import CallContext, play_fallback, store_outcome
+from cti.scripts.flow import CallContext, guarded_flow, store_outcome
 from cti.settings import VoicemailSettings
 from tickets.voicemail.node import Register, VoicemailOutcome, leave_voicemail
 from tickets.voicemail.recordings import REASONS
 
 log = logging.getLogger(__name__)
-PATH_SEPARATOR = " > "
 
 
 @dataclass
@@ -41,21 +40,16 @@ class VoicemailCall:
         ctx = CallContext(language=self._requested_language(session.env))
         reason = call_reason(session.env)
         try:
-            await self._identify(session.env, ctx)
-            await session.answer()
-            outcome = await leave_voicemail(
-                session, prompts=self.prompts, language=ctx.language, settings=self.settings,
-                media_dir=self.media_dir, register=self.register, reason=reason, call_id=ctx.call_id,
-                ivr_path=PATH_SEPARATOR.join(ctx.path))
-            ctx.path.append(f"voicemail:{reason}")
-            ctx.outcome = outcome.call_outcome
-            await self._goodbye(session, ctx, outcome)
-        except AgiHangup:
-            ctx.outcome = "abandoned" if ctx.outcome == "in_progress" else ctx.outcome
-        except Exception:
-            log.exception("voicemail flow failed on %s", session.env.channel)
-            ctx.outcome = "error"
-            await play_fallback(session, self.prompts, ctx.language)
+            async with guarded_flow(session, self.prompts, ctx, "voicemail"):
+                await self._identify(session.env, ctx)
+                await session.answer()
+                outcome = await leave_voicemail(
+                    session, prompts=self.prompts, language=ctx.language, settings=self.settings,
+                    media_dir=self.media_dir, register=self.register, reason=reason, call_id=ctx.call_id,
+                    ivr_path=PATH_SEPARATOR.join(ctx.path))
+                ctx.path.append(f"voicemail:{reason}")
+                ctx.outcome = outcome.call_outcome
+                await self._goodbye(session, ctx, outcome)
         finally:
             await store_outcome(self.db, ctx)
 
