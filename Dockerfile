@@ -17,6 +17,7 @@ RUN pip install . && rm -rf /src
 # /usr/local in this image.
 COPY asterisk-config/templates /usr/local/share/cti/asterisk-config/templates
 COPY prompts/catalog.toml /usr/local/share/cti/prompts/catalog.toml
+COPY demo/services /usr/local/share/cti/demo/services
 
 # espeak-ng + sox speak the placeholder prompts (cti prompts build); ffmpeg converts uploads and voicemail.
 RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng sox ffmpeg \

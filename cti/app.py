@@ -15,6 +15,9 @@ from cti.ami import AmiClient
 from cti.channels import ChannelTracker
 from cti.db import Database, make_database
 from cti.http.app import make_web_app
+from cti.ivr import http as ivr_http
+from cti.db.base import utcnow
+from cti.ivr.service import Clock, IvrService, ivr_service
 from cti.prompts import PromptStore
 from cti.scripts.incoming import IncomingCall
 from cti.settings import Settings
@@ -38,6 +41,7 @@ class CtiApp:
     agi: FastAgiServer
     channels: ChannelTracker
     tickets: TicketService
+    ivr: IvrService | None = None
     voicemail: Voicemail | None = None
     web_app: web.Application = field(init=False)
     _runner: web.AppRunner | None = field(default=None, init=False)
@@ -45,6 +49,8 @@ class CtiApp:
     def __post_init__(self) -> None:
         self.web_app = make_web_app(self.settings.security, self.status)
         tickets_http.add_routes(self.web_app, self.tickets, self.settings.paths.media_dir)
+        if self.ivr is not None:
+            ivr_http.add_routes(self.web_app, self.ivr)
 
     async def start(self) -> None:
         await self.ami.start()  # connects in the background; calls are served even while Asterisk is down
@@ -78,7 +84,7 @@ class CtiApp:
     async def status(self) -> dict[str, Any]:
         database, state = await asyncio.gather(_probe(self.db.ping()), _probe(self.state.ping()))
         ami = {"connected": self.ami.connected, "live_channels": len(self.channels.live), **self.ami.stats.as_dict()}
-        agi = {"port": self.agi.port, "active_sessions": self.agi.active_sessions}
+        agi = {"port": self.agi.port, "active_sessions": self.agi.active_sessions, **self.agi.stats.snapshot()}
         healthy = database["ok"] and state["ok"] and ami["connected"]
         return {"version": __version__, "healthy": healthy, "ami": ami, "agi": agi,
                 "database": database, "state": state}
@@ -92,16 +98,18 @@ async def _probe(check: Any) -> dict[str, Any]:
     return {"ok": True}
 
 
-def build_app(settings: Settings) -> CtiApp:
+def build_app(settings: Settings, clock: Clock = utcnow) -> CtiApp:
+    """``clock``: the instant calls are handled at (opening hours); tests pass a fixed one."""
     db = make_database(settings.database)
     state = make_state_backend(settings.state)
     prompts = PromptStore(settings.paths.prompts_dir)
     tickets = TicketService(db, settings.tickets, publish=TicketEvents(state).publish)
     voicemail = build_voicemail(settings, db, prompts, tickets)
+    ivr = ivr_service(settings, db, clock)
     registry = ScriptRegistry()
-    registry.register("incoming")(IncomingCall(db, prompts, settings.asterisk.default_language,
+    registry.register("incoming")(IncomingCall(db, prompts, ivr, settings.asterisk.default_language,
                                                on_close=voicemail.abandoned_hook))
     registry.register("voicemail")(voicemail.script)
     agi = FastAgiServer(registry, settings.agi)
     ami = AmiClient(settings.ami)
-    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami), tickets, voicemail)
+    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami), tickets, ivr, voicemail)

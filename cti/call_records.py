@@ -26,10 +26,10 @@ async def open_call(db: Database, record: CallRecord) -> int:
         return record.id
 
 
-async def close_call(db: Database, call_id: int, outcome: str, path: list[str]) -> None:
+async def close_call(db: Database, call_id: int, outcome: str, path: list[str], language: str | None = None) -> None:
+    """``language``: the one the caller ended in (they may have chosen another at a language menu)."""
+    values = {"outcome": outcome, "path": PATH_SEPARATOR.join(path), "ended_at": utcnow()}
+    if language is not None:
+        values["language"] = language
     async with db.session() as session:
-        await session.execute(
-            update(CallRecord)
-            .where(CallRecord.id == call_id)
-            .values(outcome=outcome, path=PATH_SEPARATOR.join(path), ended_at=utcnow())
-        )
+        await session.execute(update(CallRecord).where(CallRecord.id == call_id).values(**values))

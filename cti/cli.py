@@ -1,4 +1,4 @@
-"""The ``cti`` command: serve, db upgrade, demo, check-config, asterisk-config, prompts build, models."""
+"""The ``cti`` command: serve, db upgrade, demo, check-config, asterisk-config, prompts build, models, ivr."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cti.ivr import cli as ivr_cli
 from cti.settings import Settings, SettingsError, load_settings
 
 
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true")
     build.set_defaults(run=_prompts_build)
     _add_models_commands(commands)
+    ivr_cli.add_commands(commands)
     return parser
 
 
@@ -91,17 +93,18 @@ def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from cti.db import make_database
     from cti.demo import seed_demo
+    from cti.ivr.service import ivr_service
 
     _db_upgrade(settings, args)
 
     async def seed() -> int:
         db = make_database(settings.database)
         try:
-            return await seed_demo(db)
+            return await seed_demo(ivr_service(settings, db))
         finally:
             await db.close()
 
-    print(f"demo data: {asyncio.run(seed())} service numbers added")
+    print(f"demo data: {asyncio.run(seed())} service numbers imported")
     args.force = False
     return _prompts_build(settings, args)
 

@@ -1,25 +1,35 @@
-"""Demo data: two service numbers (English and French) so a fresh install answers calls at once."""
+"""Demo data: two service numbers (English and French) with opening hours and a full flow, so a
+fresh install answers calls at once. The documents live in ``demo/services/*.yaml``."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from pathlib import Path
 
-from cti.db import Database
-from cti.db.models import ServiceNumber
+from cti.ivr.documents import import_document, load_yaml
+from cti.ivr.service import IvrService
+from cti.ivr.store import load_service
+from cti.resources import resource_path
 
-DEMO_NUMBERS = (
-    ("5551000", "Help desk (English)", "en"),
-    ("5552000", "Support (français)", "fr"),
-)
+DEMO_SERVICES = "demo/services"
 
 
-async def seed_demo(db: Database) -> int:
-    """Idempotent: adds the numbers that are missing; returns how many were added."""
-    added = 0
-    async with db.session() as session:
-        existing = set(await session.scalars(select(ServiceNumber.number)))
-        for number, name, language in DEMO_NUMBERS:
-            if number not in existing:
-                session.add(ServiceNumber(number=number, name=name, language=language))
-                added += 1
-    return added
+def demo_documents(folder: Path | None = None) -> list[Path]:
+    return sorted((folder or resource_path(DEMO_SERVICES)).glob("*.yaml"))
+
+
+async def seed_demo(ivr: IvrService) -> int:
+    """Idempotent: imports a demo number only if it is missing or has no flow yet (an admin's edits stay);
+    returns how many were imported."""
+    imported = 0
+    for path in demo_documents():
+        document = load_yaml(path.read_text(encoding="utf-8"))
+        if await _has_flow(ivr, str(document["number"])):
+            continue
+        await import_document(ivr, document, author="demo")
+        imported += 1
+    return imported
+
+
+async def _has_flow(ivr: IvrService, number: str) -> bool:
+    stored = await load_service(ivr.db, number, enabled_only=False)
+    return stored is not None and stored.flow is not None

@@ -157,6 +157,12 @@ class TranscriptionSettings(_Section):
     max_audio_s: int = Field(900, ge=1)
 
 
+class IvrSettings(_Section):
+    """Caller numbers are normalised to E.164 with ``default_region`` (national formats like 06 12 34 56 78)."""
+
+    default_region: str = Field("FR", pattern=r"^[A-Z]{2}$")
+
+
 class SmtpSettings(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -181,6 +187,7 @@ class Settings(_Section):
     voicemail: VoicemailSettings = VoicemailSettings()
     transcription: TranscriptionSettings = TranscriptionSettings()
     smtp: SmtpSettings = SmtpSettings()
+    ivr: IvrSettings = IvrSettings()
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -21,6 +21,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from cti.http.auth import REQUEST_ROLE, SIGNING_KEY, Handler, Role, requires
+from cti.http.bodies import BodyInvalid, json_object
 from cti.http.signed_urls import allow_signed_urls, sign
 from tickets.errors import (
     AttachmentNotFound,
@@ -60,7 +61,7 @@ def add_routes(app: web.Application, service: TicketService, media_dir: Path) ->
 # --- errors ------------------------------------------------------------------------------------
 
 
-def error_response(status: int, error: TicketError, **extra: Any) -> web.Response:
+def error_response(status: int, error: TicketError | BodyInvalid, **extra: Any) -> web.Response:
     return web.json_response({"error": error.code, "message": str(error), **extra}, status=status)
 
 
@@ -77,7 +78,7 @@ def ticket_errors(handler: Handler) -> Handler:
             return error_response(409, exc)
         except TicketNotFound as exc:
             return error_response(404, exc)
-        except InvalidTicket as exc:
+        except (InvalidTicket, BodyInvalid) as exc:
             return error_response(400, exc)
 
     return wrapper
@@ -202,19 +203,6 @@ def _instant(values: Mapping[str, str], name: str) -> datetime | None:
 def _path_id(request: web.Request, name: str) -> int:
     """The route only matches digits; the service answers 404 for ids that cannot exist."""
     return int(request.match_info[name])
-
-
-async def json_object(request: web.Request, allowed: tuple[str, ...]) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except (ValueError, LookupError):  # bad JSON, bad UTF-8, unknown charset
-        raise InvalidTicket("the body must be a JSON object (UTF-8)") from None
-    if not isinstance(data, dict):
-        raise InvalidTicket(f"the body must be a JSON object, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise InvalidTicket(f"unknown field(s): {', '.join(unknown)} (allowed: {', '.join(allowed)})")
-    return data
 
 
 def _optional_string(body: Mapping[str, Any], name: str, *, nullable: bool) -> str | None:

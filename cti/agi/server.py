@@ -22,6 +22,7 @@ from cti.agi.errors import AgiError, AgiHangup, AgiProtocolError, AgiScriptNotFo
 from cti.agi.protocol import AgiEnvironment, parse_environment_block
 from cti.agi.registry import ScriptRegistry
 from cti.agi.session import AgiSession
+from cti.agi.stats import AgiStats
 from cti.settings import AgiSettings
 
 logger = logging.getLogger(__name__)
@@ -54,14 +55,20 @@ SessionEndCallback = Callable[[SessionEnd], None]
 
 
 class FastAgiServer:
-    """Serves the scripts of ``registry`` on ``settings.host:settings.port`` (port 0 picks a free one)."""
+    """Serves the scripts of ``registry`` on ``settings.host:settings.port`` (port 0 picks a free one).
+
+    ``stats`` records command round trips and session setup times (``cti/agi/stats.py``); one is made
+    when none is given.
+    """
 
     def __init__(
         self,
         registry: ScriptRegistry,
         settings: AgiSettings,
         on_session_end: SessionEndCallback | None = None,
+        stats: AgiStats | None = None,
     ) -> None:
+        self.stats = AgiStats() if stats is None else stats
         self._registry = registry
         self._settings = settings
         self._on_session_end = on_session_end
@@ -131,7 +138,7 @@ class FastAgiServer:
                 return
             env, code = await self._read_environment(reader, writer)
             if env is not None:
-                session, outcome, code = await self._run(env, reader, writer)
+                session, outcome, code = await self._run(env, reader, writer, started)
         except asyncio.CancelledError:
             outcome, code = "cancelled", None
             raise
@@ -167,14 +174,16 @@ class FastAgiServer:
         return env, None
 
     async def _run(
-        self, env: AgiEnvironment, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, env: AgiEnvironment, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, accepted_at: float
     ) -> tuple[AgiSession | None, Outcome, str | None]:
         try:
             script = self._registry.get(env.script)
         except AgiScriptNotFound as exc:
             logger.warning("%s (channel %s, uniqueid %s): closing", exc, env.channel, env.uniqueid)
             return None, "script_not_found", exc.code
-        session = AgiSession(reader, writer, env, self._settings.command_timeout)
+        session = AgiSession(
+            reader, writer, env, self._settings.command_timeout, stats=self.stats, accepted_at=accepted_at
+        )
         try:
             await script(session)
         except AgiHangup:

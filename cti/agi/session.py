@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn, TypeVar, cast
@@ -41,6 +42,7 @@ from cti.agi.protocol import (
     record_outcome,
     variable_value,
 )
+from cti.agi.stats import AgiStats, is_timed
 
 T = TypeVar("T")
 AgiCall = Coroutine[Any, Any, T]
@@ -123,7 +125,12 @@ class AgiSession:
         writer: asyncio.StreamWriter,
         env: AgiEnvironment,
         command_timeout: float,
+        *,
+        stats: AgiStats | None = None,
+        accepted_at: float | None = None,
     ) -> None:
+        """``stats`` (the server's) gets each command's round trip and, when ``accepted_at`` (a
+        ``time.monotonic()`` reading) is given, the time from then to the first command."""
         self.env = env
         self._reader = reader
         self._writer = writer
@@ -134,6 +141,8 @@ class AgiSession:
         self._hung_up = False
         self._broken: AgiError | None = None
         self._deadline = _Deadline(reader)
+        self._stats = stats
+        self._accepted_at = accepted_at
 
     @property
     def hung_up(self) -> bool:
@@ -163,12 +172,16 @@ class AgiSession:
             await self._take_turn()
         self._busy, deadline = True, self._deadline
         deadline.arm(limit)
+        stats = self._stats
+        sent = None if stats is None else self._sending(stats, line)
         try:  # everything inline: see the module docstring
             self._writer.write(line)
             while (item := self._assembler.feed(decode_line(await self._reader.readuntil(b"\n")))) is None:
                 pass
             if deadline.expired:  # the reply came, but after the deadline had poisoned the reader
                 raise _Expired
+            if sent is not None and stats is not None and item is not HANGUP and item.code == 200:
+                stats.record_command(time.monotonic() - sent)
         except (_Expired, ConnectionError, EOFError, asyncio.LimitOverrunError, AgiProtocolError) as exc:
             raise self._failure(exc, line, limit) from None
         except asyncio.CancelledError:
@@ -184,6 +197,15 @@ class AgiSession:
             return convert(item)
         except _Failed as failed:
             return cast(T, await self._after_failure(failed, line))  # alive_value: int converters only
+
+    def _sending(self, stats: AgiStats, line: bytes) -> float | None:
+        """Latency bookkeeping (cti/agi/stats.py): the session's setup time on its first command, and
+        the send time of a command whose round trip is recorded (None for the caller-paced ones)."""
+        now = time.monotonic()
+        if self._accepted_at is not None:
+            stats.record_setup(now - self._accepted_at)
+            self._accepted_at = None
+        return now if is_timed(line) else None
 
     async def _after_failure(self, failed: _Failed, line: bytes) -> int:
         if failed.probe:

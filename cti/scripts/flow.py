@@ -7,7 +7,7 @@ Both steps here swallow their own failures on purpose: they run when something a
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -33,10 +33,15 @@ class CallContext:
     outcome: str = "in_progress"
 
 
+Recover = Callable[[], Awaitable[None]]
+
+
 @asynccontextmanager
-async def guarded_flow(session: AgiSession, prompts: PromptStore, ctx: CallContext, name: str) -> AsyncIterator[None]:
+async def guarded_flow(session: AgiSession, prompts: PromptStore, ctx: CallContext, name: str,
+                       recover: Recover | None = None) -> AsyncIterator[None]:
     """Runs a flow's body: a hang-up ends it as abandoned (unless it already had an outcome); any other
-    error is logged, recorded as "error", and the caller hears the fallback prompt instead of dead air."""
+    error is logged, recorded as "error", and ``recover`` runs (e.g. an apology, then voicemail); without
+    one, or if it fails too, the caller hears the fallback prompt and the line is hung up."""
     try:
         yield
     except AgiHangup:
@@ -44,7 +49,20 @@ async def guarded_flow(session: AgiSession, prompts: PromptStore, ctx: CallConte
     except Exception:
         log.exception("%s flow failed on %s", name, session.env.channel)
         ctx.outcome = "error"
+        if recover is not None and await _recovered(session, recover):
+            return
         await play_fallback(session, prompts, ctx.language)
+
+
+async def _recovered(session: AgiSession, recover: Recover) -> bool:
+    try:
+        await recover()
+    except AgiHangup:
+        return True
+    except Exception:
+        log.exception("recovery failed on %s", session.env.channel)
+        return False
+    return True
 
 
 async def play_fallback(session: AgiSession, prompts: PromptStore, language: str) -> None:
@@ -60,6 +78,6 @@ async def store_outcome(db: Database, ctx: CallContext) -> None:
     if ctx.call_id is None:
         return
     try:
-        await close_call(db, ctx.call_id, ctx.outcome, ctx.path)
+        await close_call(db, ctx.call_id, ctx.outcome, ctx.path, ctx.language)
     except Exception:
         log.exception("call %s: could not store its outcome %s", ctx.call_id, ctx.outcome)

@@ -1,29 +1,36 @@
-"""``agi://host/incoming``: every inbound call starts here.
+"""``agi://host/incoming``: every inbound call starts here and runs its number's IVR flow.
 
-This is the foundation's flow: identify the service from the called number, greet the caller in the
-service's language, read one key and say it back. The IVR engine (``cti.ivr``) takes over this entry
-point with per-number flows; what stays is the contract: the call gets a row, and whatever fails, the
-caller hears a prompt rather than dead air.
+The call gets a row first; the flow (:mod:`cti.ivr`) decides what the caller hears and where the call
+goes; the ending is handed back to the dialplan through ``CTI_NEXT`` (voicemail, transfer, queue) or
+is a hang-up. Whatever fails, the caller hears a prompt: a database outage runs the default flow
+(greeting, then voicemail), an error inside a flow apologises and offers voicemail (or the flow's own
+fallback ending).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from cti.agi import AgiEnvironment, AgiSession
-from cti.call_records import find_service, open_call
+from cti.call_records import open_call
+from cti.contacts.profile import CallerProfile, is_withheld
 from cti.db import Database
 from cti.db.models import CallRecord
+from cti.ivr.agi_io import AgiCallIO
+from cti.ivr.default_flow import DEFAULT_FLOW
+from cti.ivr.engine import CallFacts, FlowRun, Outcome
+from cti.ivr.flow import HangupNode, TransferNode, VoicemailNode
+from cti.ivr.service import IvrService, PreparedCall
 from cti.prompts import PromptStore
 from cti.scripts.flow import CallContext, guarded_flow, store_outcome
 
 log = logging.getLogger(__name__)
-DIGIT_TIMEOUT_MS = 5000
-VOICEMAIL_DIGIT = "9"
 NEXT_VARIABLE = "CTI_NEXT"  # extensions.conf: where the call goes once this script returns
-
+ERROR_PROMPT = "technical-difficulty"
+CALL_OUTCOMES = {"voicemail": "to_voicemail", "transfer": "transferred", "enqueue": "queued", "hangup": "completed"}
 
 OnClose = Callable[[AgiEnvironment, "CallContext"], Awaitable[None]]
 """Runs once the call is over and its row closed (e.g. a call-back ticket for an abandoned call)."""
@@ -33,65 +40,98 @@ OnClose = Callable[[AgiEnvironment, "CallContext"], Awaitable[None]]
 class IncomingCall:
     db: Database
     prompts: PromptStore
+    ivr: IvrService
     default_language: str = "en"
     on_close: OnClose | None = None
 
     async def __call__(self, session: AgiSession) -> None:
         ctx = CallContext(language=self.default_language)
+        prepared: PreparedCall | None = None
+
+        async def recover() -> None:
+            await self._recover(session, ctx, prepared)
+
         try:
-            async with guarded_flow(session, self.prompts, ctx, "incoming"):
-                await self._identify(session, ctx)
+            async with guarded_flow(session, self.prompts, ctx, "incoming", recover):
+                prepared = await self._identify(session, ctx)
                 await session.answer()
-                await self._run(session, ctx)
+                await self._run(session, ctx, prepared)
         finally:
             await self._close(session.env, ctx)
 
-    async def _identify(self, session: AgiSession, ctx: CallContext) -> None:
-        """A database outage must not stop the call: we go on with the defaults and no row."""
+    async def _identify(self, session: AgiSession, ctx: CallContext) -> PreparedCall | None:
+        """A database outage must not stop the call: we go on with the default flow and no row."""
         env = session.env
         try:
-            ctx.service = await find_service(self.db, env.extension)
-            if ctx.service is not None:
-                ctx.language = ctx.service.language
+            prepared = await self.ivr.prepare(env.extension, env.callerid or "")
+            if prepared is not None:
+                ctx.service, ctx.language = prepared.service, prepared.language
             ctx.call_id = await open_call(self.db, CallRecord(
                 uniqueid=env.uniqueid, channel=env.channel, caller_number=env.callerid or "",
                 caller_name=env.calleridname or "", called_number=env.extension,
                 service_id=ctx.service.id if ctx.service else None, language=ctx.language))
+            return prepared
         except Exception:
             ctx.lookup_failed = True
-            log.exception("call %s: database unavailable, continuing without a call record", env.uniqueid)
+            log.exception("call %s: database unavailable, running the default flow without a call record",
+                          env.uniqueid)
+            return None
 
-    async def _run(self, session: AgiSession, ctx: CallContext) -> None:
-        if ctx.service is None and not ctx.lookup_failed:  # an outage must not say "not in service"
-            await self._play(session, ctx, "unknown-number")
+    async def _run(self, session: AgiSession, ctx: CallContext, prepared: PreparedCall | None) -> None:
+        if prepared is None and not ctx.lookup_failed:  # an outage must not say "not in service"
+            ctx.path.append("unknown-number")
+            await session.stream_file(self.prompts.playable(ctx.language, "unknown-number"))
             ctx.outcome = "unknown_number"
             await session.hangup()
             return
-        await self._play(session, ctx, "welcome")
-        result = await session.get_data(self.prompts.playable(ctx.language, "demo-menu"), DIGIT_TIMEOUT_MS, 1)
-        if result.digits == VOICEMAIL_DIGIT:
-            await self._to_voicemail(session, ctx)
-            return
-        if result.digits:
-            ctx.path.append(f"menu:{result.digits}")
-            await self._play(session, ctx, "you-pressed")
-            await session.say_digits(result.digits)
-        else:
-            ctx.path.append("menu:no-input")
-            await self._play(session, ctx, "no-input")
-        await self._play(session, ctx, "goodbye")
-        ctx.outcome = "completed"
-        await session.hangup()
+        if prepared is None:
+            prepared = self._outage_plan(session.env, ctx)
+        await session.set_variable("CHANNEL(language)", ctx.language)
+        run = FlowRun(prepared.flow, prepared.facts, AgiCallIO(session, self.prompts, prepared.facts.instant),
+                      ctx.language, wait_estimate=self.ivr.wait_estimate, queue_check=self.ivr.queue_check,
+                      path=ctx.path)
+        try:
+            outcome = await run.run()
+        finally:
+            ctx.language = run.language
+        await self._route(session, ctx, outcome)
 
-    async def _to_voicemail(self, session: AgiSession, ctx: CallContext) -> None:
-        """The dialplan's [cti-voicemail] runs the ``voicemail`` script next, on the same channel and call row."""
-        ctx.path.append(f"menu:{VOICEMAIL_DIGIT}")
-        await session.set_variable(NEXT_VARIABLE, "cti-voicemail,request,1")
-        ctx.outcome = "to_voicemail"
+    def _outage_plan(self, env: AgiEnvironment, ctx: CallContext) -> PreparedCall:
+        """Without the database we know neither the flow nor the hours: greet and take a message."""
+        caller = CallerProfile(number=env.callerid or "", anonymous=is_withheld(env.callerid or ""))
+        facts = CallFacts(env.extension, caller, self.ivr.clock(), hours=None, next_opening=None)
+        return PreparedCall(service=None, flow=DEFAULT_FLOW, facts=facts, language=ctx.language)
 
-    async def _play(self, session: AgiSession, ctx: CallContext, name: str) -> None:
-        ctx.path.append(name)
-        await session.stream_file(self.prompts.playable(ctx.language, name))
+    async def _route(self, session: AgiSession, ctx: CallContext, outcome: Outcome) -> None:
+        ctx.outcome = CALL_OUTCOMES[outcome.kind]
+        match outcome.kind:
+            case "voicemail":
+                await session.set_variable(NEXT_VARIABLE, f"cti-voicemail,{outcome.reason},1")
+            case "transfer":
+                await session.set_variable(NEXT_VARIABLE, f"cti-transfer,{outcome.number},1")
+            case "enqueue":
+                await session.set_variable("CTI_QUEUE", outcome.queue)
+                await session.set_variable("CTI_SKILLS", json.dumps(outcome.skills, separators=(",", ":")))
+                await session.set_variable("CTI_PRIORITY", str(outcome.priority))
+                await session.set_variable(NEXT_VARIABLE, f"cti-queue,{outcome.queue},1")
+            case _:
+                await session.hangup()
+
+    async def _recover(self, session: AgiSession, ctx: CallContext, prepared: PreparedCall | None) -> None:
+        """After an error: an apology, then the flow's fallback ending, or voicemail."""
+        await session.stream_file(self.prompts.playable(ctx.language, ERROR_PROMPT))
+        fallback = prepared.flow.nodes.get(prepared.flow.fallback) if prepared and prepared.flow.fallback else None
+        ctx.path.append("error")
+        match fallback:
+            case TransferNode():
+                await self._route(session, ctx, Outcome("transfer", number=fallback.number))
+            case HangupNode():
+                await self._route(session, ctx, Outcome("hangup"))
+            case VoicemailNode():
+                await self._route(session, ctx, Outcome("voicemail", reason=fallback.reason))
+            case _:
+                await self._route(session, ctx, Outcome("voicemail", reason="request"))
+        ctx.outcome = "error"
 
     async def _close(self, env: AgiEnvironment, ctx: CallContext) -> None:
         await store_outcome(self.db, ctx)

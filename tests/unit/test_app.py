@@ -17,10 +17,12 @@ from cti.prompts import PromptStore, build_placeholders
 from cti.settings import Settings, load_settings
 from tests.fakes.agi_peer import AgiPeer, asterisk_env
 from tests.fakes.ami_peer import AmiPeer
+from tests.support.ivr import MONDAY_10, fixed_clock, keys_by_prompt
 
 TOKEN = "k" * 32
 PROMPTS = {name: {"en": name, "fr": name} for name in
-           ("welcome", "demo-menu", "you-pressed", "no-input", "goodbye", "technical-problem", "unknown-number")}
+           ("welcome", "choose-language", "main-menu", "no-input", "invalid-input", "all-busy", "technical-problem",
+            "technical-difficulty", "unknown-number", "closed", "next-opening")}
 
 
 def _settings(tmp_path: Path, ami_port: int, db_url: str | None = None) -> Settings:
@@ -45,9 +47,10 @@ async def _running_app(settings: Settings, *, migrate: bool = True) -> CtiApp:
     build_placeholders(PromptStore(settings.paths.prompts_dir), PROMPTS)
     if migrate:
         await upgrade_async(settings.database)
-    app = build_app(settings)
+    app = build_app(settings, clock=fixed_clock(MONDAY_10))
     if migrate:
-        await seed_demo(app.db)
+        assert app.ivr is not None
+        await seed_demo(app.ivr)
     await app.start()
     await app.ami.wait_connected(5)
     return app
@@ -58,14 +61,6 @@ async def app(tmp_path: Path, ami_peer: AmiPeer) -> AsyncIterator[CtiApp]:
     running = await _running_app(_settings(tmp_path, ami_peer.port))
     yield running
     await running.stop()
-
-
-def _answer_all(digit: str = "") -> object:
-    def reply(command: str) -> str:
-        if command.startswith("GET DATA"):
-            return f"200 result={digit}" if digit else "200 result= (timeout)"
-        return "200 result=0"
-    return reply
 
 
 async def _rows(app: CtiApp) -> list[CallRecord]:
@@ -87,20 +82,24 @@ async def test_status_route_reports_every_part(app: CtiApp) -> None:
     assert body["agi"]["port"] == app.agi.port
 
 
-async def test_call_gets_a_row_with_its_path(app: CtiApp) -> None:
+async def test_call_gets_a_row_with_its_path_and_the_digits_typed(app: CtiApp) -> None:
     env = asterisk_env(extension="5551000", callerid="0612345678")
-    peer = await AgiPeer(app.agi.port, _answer_all("3"), env=env).run()  # type: ignore[arg-type]
+    peer = await AgiPeer(app.agi.port, keys_by_prompt({"choose-language": "2", "main-menu": "9"}), env=env).run()
     assert peer.errors == []
     assert peer.commands[0] == "ANSWER"
     assert any("/prompts/en/welcome" in c for c in peer.commands)
+    assert any("/prompts/fr/main-menu" in c for c in peer.commands)  # the caller chose French
+    assert "SET VARIABLE CHANNEL(language) fr" in peer.commands
+    assert "SET VARIABLE CTI_NEXT cti-voicemail,request,1" in peer.commands
     [row] = await _rows(app)
-    assert (row.caller_number, row.called_number, row.outcome) == ("0612345678", "5551000", "completed")
-    assert row.path == "welcome > menu:3 > you-pressed > goodbye"
+    assert (row.caller_number, row.called_number, row.outcome, row.language) == (
+        "0612345678", "5551000", "to_voicemail", "fr")
+    assert row.path == "screen:default > hours:open > welcome > language:fr > main:9 > message"
 
 
 async def test_unknown_number_hears_so_and_is_recorded(app: CtiApp) -> None:
     env = asterisk_env(extension="999", uniqueid="1.2")
-    peer = await AgiPeer(app.agi.port, _answer_all(), env=env).run()  # type: ignore[arg-type]
+    peer = await AgiPeer(app.agi.port, keys_by_prompt({}), env=env).run()
     assert any("/prompts/en/unknown-number" in c for c in peer.commands)
     [row] = await _rows(app)
     assert row.outcome == "unknown_number"
@@ -108,20 +107,17 @@ async def test_unknown_number_hears_so_and_is_recorded(app: CtiApp) -> None:
 
 async def test_a_failing_command_plays_the_fallback_prompt(app: CtiApp) -> None:
     def broken(command: str) -> str:
-        return "510 Invalid or unknown command" if command.startswith("GET DATA") else "200 result=0"
+        return "510 Invalid or unknown command" if "main-menu" in command else "200 result=0"
 
     peer = await AgiPeer(app.agi.port, broken, env=asterisk_env(extension="5552000")).run()
-    assert any("/prompts/fr/technical-problem" in c for c in peer.commands)
-    assert peer.commands[-1] == "HANGUP"
+    assert any("/prompts/fr/technical-difficulty" in c for c in peer.commands)
+    assert peer.commands[-1] == "SET VARIABLE CTI_NEXT cti-voicemail,request,1"  # the flow's fallback
     [row] = await _rows(app)
-    assert row.outcome == "error"
+    assert row.outcome == "error" and row.path.endswith("error")
 
 
 async def test_caller_hanging_up_is_recorded_as_abandoned(app: CtiApp) -> None:
-    def hang_up_at_menu(command: str) -> str:
-        return "HANGUP\n200 result=-1" if command.startswith("GET DATA") else "200 result=0"
-
-    await AgiPeer(app.agi.port, hang_up_at_menu, env=asterisk_env(extension="5551000")).run()
+    await AgiPeer(app.agi.port, keys_by_prompt({}, hang_up_on="main-menu"), env=asterisk_env(extension="5551000")).run()
     [row] = await _rows(app)
     assert row.outcome == "abandoned"
     assert row.ended_at is not None
@@ -131,9 +127,10 @@ async def test_database_down_still_greets_the_caller(tmp_path: Path, ami_peer: A
     settings = _settings(tmp_path, ami_peer.port, db_url="postgresql+asyncpg://cti:x@127.0.0.1:1/none")
     app = await _running_app(settings, migrate=False)
     try:
-        peer = await AgiPeer(app.agi.port, _answer_all("1"), env=asterisk_env(extension="5551000")).run()
+        peer = await AgiPeer(app.agi.port, keys_by_prompt({}), env=asterisk_env(extension="5551000")).run()
         assert any("/prompts/en/welcome" in c for c in peer.commands)
         assert not any("unknown-number" in c for c in peer.commands)
+        assert "SET VARIABLE CTI_NEXT cti-voicemail,request,1" in peer.commands  # the default flow takes a message
         status = await app.status()
         assert status["healthy"] is False and status["database"]["ok"] is False
     finally:
@@ -149,14 +146,17 @@ async def test_every_route_of_the_composed_app_is_role_checked_and_denied_withou
         for route in routes:
             assert declared_roles(route.handler), f"{route.method} {route.resource} declares no roles"
             assert route.resource is not None
-            path = route.resource.canonical.replace("{ticket_id}", "1").replace("{attachment_id}", "1")
+            path = route.resource.canonical.replace("{ticket_id}", "1").replace("{attachment_id}", "1").replace(
+                "{number}", "5551000")
             async with http.request(route.method, f"http://127.0.0.1:{app.http_port}{path}") as response:
                 assert response.status == 401, f"{route.method} {path} answered {response.status}"
 
 
 async def test_nine_at_the_menu_hands_the_call_to_voicemail_through_the_dialplan(app: CtiApp) -> None:
-    peer = await AgiPeer(app.agi.port, _answer_all("9"), env=asterisk_env(extension="5551000")).run()  # type: ignore[arg-type]
+    keys = keys_by_prompt({"choose-language": "1", "main-menu": "9"})
+    peer = await AgiPeer(app.agi.port, keys, env=asterisk_env(extension="5551000")).run()
     assert "SET VARIABLE CTI_NEXT cti-voicemail,request,1" in peer.commands
     assert "HANGUP" not in peer.commands  # the channel goes on to [cti-voicemail]
     [row] = await _rows(app)
-    assert (row.outcome, row.path) == ("to_voicemail", "welcome > menu:9")
+    assert row.outcome == "to_voicemail"
+    assert row.path == "screen:default > hours:open > welcome > language:en > main:9 > message"

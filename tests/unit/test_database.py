@@ -15,8 +15,9 @@ from cti.db import Database, make_database
 from cti.db.base import Base
 from cti.db.migrate import alembic_config, upgrade_async
 from cti.db.models import CallRecord, ServiceNumber
-from cti.demo import DEMO_NUMBERS, seed_demo
+from cti.demo import demo_documents, seed_demo
 from cti.settings import DatabaseSettings
+from tests.support.ivr import ivr_service
 
 
 async def test_migrations_from_an_empty_database_create_every_table(empty_db_settings: DatabaseSettings) -> None:
@@ -42,14 +43,14 @@ async def test_models_and_migrations_agree(empty_db_settings: DatabaseSettings) 
 
 
 async def test_demo_seed_is_idempotent(database: Database) -> None:
-    assert await seed_demo(database) == len(DEMO_NUMBERS)
-    assert await seed_demo(database) == 0
+    assert await seed_demo(ivr_service(database)) == len(demo_documents()) == 2
+    assert await seed_demo(ivr_service(database)) == 0
     service = await find_service(database, "5552000")
     assert service is not None and service.language == "fr"
 
 
 async def test_call_record_lifecycle(database: Database) -> None:
-    await seed_demo(database)
+    await seed_demo(ivr_service(database))
     service = await find_service(database, "5551000")
     assert service is not None
     call_id = await open_call(database, CallRecord(
@@ -65,7 +66,7 @@ async def test_call_record_lifecycle(database: Database) -> None:
 
 
 async def test_unique_number_is_enforced(database: Database) -> None:
-    await seed_demo(database)
+    await seed_demo(ivr_service(database))
     with pytest.raises(IntegrityError):
         async with database.session() as session:
             session.add(ServiceNumber(number="5551000", name="dup"))

@@ -13,6 +13,7 @@ from cti.prompts import PromptStore
 from cti.scripts.incoming import IncomingCall
 from cti.settings import AgiSettings, TicketSettings
 from tests.fakes.agi_peer import AgiPeer, asterisk_env
+from tests.support.ivr import ivr_service, keys_by_prompt
 from tickets.models import Ticket
 from tickets.service import TicketService
 from tickets.voicemail.missed import AbandonedCallHook, LostCall, file_lost_call
@@ -46,18 +47,17 @@ async def test_nothing_filed_when_off_or_without_a_number(database: Database) ->
 
 
 async def test_incoming_flow_hang_up_files_a_call_back_ticket(database: Database, tmp_path: Path) -> None:
-    await seed_demo(database)
+    ivr = ivr_service(database, tmp_path)
+    await seed_demo(ivr)
     hook = AbandonedCallHook(TicketService(database, ON), ON)
     registry = ScriptRegistry()
-    registry.register("incoming")(IncomingCall(database, PromptStore(tmp_path), on_close=hook))
+    registry.register("incoming")(IncomingCall(database, PromptStore(tmp_path), ivr, on_close=hook))
     server = FastAgiServer(registry, AgiSettings(port=0))
     await server.start()
 
-    def hang_up_at_menu(command: str) -> str:
-        return "HANGUP\n200 result=-1" if command.startswith("GET DATA") else "200 result=0"
-
     try:
-        await AgiPeer(server.port, hang_up_at_menu, env=asterisk_env(extension="5551000")).run()
+        caller = keys_by_prompt({}, hang_up_on="main-menu")
+        await AgiPeer(server.port, caller, env=asterisk_env(extension="5551000")).run()
     finally:
         await server.stop(grace=1.0)
     [ticket] = await _tickets(database)

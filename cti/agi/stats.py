@@ -1,0 +1,95 @@
+"""How fast the FastAGI server answers, as Asterisk sees it: two latency series over a bounded window.
+
+* **command round trip**: from writing a command to having parsed its ``200`` reply, for the commands
+  whose reply does not wait for the caller (``HANGUP``, ``GET VARIABLE``, ``SET VARIABLE``, ``CHANNEL
+  STATUS``...). Under load it is mostly the time our event loop takes to get back to the call.
+  Commands paced by the caller or the media are left out, since their time says nothing about the
+  server: prompts, digit collection, recording, dialplan applications, and ``ANSWER``, which on a
+  ringing channel waits up to 500 ms for the caller's first media frame (docs/ASTERISK.md, pitfall 2).
+* **session setup**: from accepting the connection to sending the script's first command: reading and
+  parsing the environment plus whatever the script does first (database lookups), queueing included.
+
+Recording is two clock reads and a deque append per command; the window (the last ``window`` samples
+of each series) bounds memory, and percentiles are only computed when someone asks (``snapshot``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final
+
+WINDOW: Final = 10_000
+"""Samples kept per series: the percentiles describe the most recent calls, not the server's whole life."""
+
+CALLER_PACED: Final = (
+    b"ANSWER",
+    b"STREAM FILE ",
+    b"CONTROL STREAM FILE ",
+    b"GET DATA ",
+    b"GET OPTION ",
+    b"RECORD FILE ",
+    b"WAIT FOR DIGIT ",
+    b"SAY ",
+    b"EXEC ",
+    b"GOSUB ",
+    b"SPEECH RECOGNIZE ",
+    b"RECEIVE CHAR ",
+    b"RECEIVE TEXT ",
+)
+"""Command lines (as sent, see ``cti.agi.protocol.format_command``) whose reply waits for the caller."""
+
+Summary = dict[str, float | int | None]
+
+
+def is_timed(line: bytes) -> bool:
+    """Does this command line belong in the round-trip series?"""
+    return not line.startswith(CALLER_PACED)
+
+
+class AgiStats:
+    """The recorder one ``FastAgiServer`` shares with its sessions (event-loop thread only)."""
+
+    __slots__ = ("_commands", "_setups", "commands_total", "setups_total", "window")
+
+    def __init__(self, window: int = WINDOW) -> None:
+        if window < 1:
+            raise ValueError("the window must hold at least one sample")
+        self.window = window
+        self._commands: deque[float] = deque(maxlen=window)
+        self._setups: deque[float] = deque(maxlen=window)
+        self.commands_total = 0
+        self.setups_total = 0
+
+    def record_command(self, seconds: float) -> None:
+        self._commands.append(seconds)
+        self.commands_total += 1
+
+    def record_setup(self, seconds: float) -> None:
+        self._setups.append(seconds)
+        self.setups_total += 1
+
+    def snapshot(self) -> dict[str, Summary]:
+        """``command_rtt_ms`` and ``setup_ms``: ``count`` (since start), ``samples`` (in the window),
+        then ``p50``, ``p99`` and ``max`` in milliseconds over the window (None before any sample)."""
+        return {
+            "command_rtt_ms": _summary(self._commands, self.commands_total),
+            "setup_ms": _summary(self._setups, self.setups_total),
+        }
+
+
+def _summary(samples: deque[float], total: int) -> Summary:
+    ordered = sorted(samples)
+    return {
+        "count": total,
+        "samples": len(ordered),
+        "p50": _percentile_ms(ordered, 0.50),
+        "p99": _percentile_ms(ordered, 0.99),
+        "max": round(ordered[-1] * 1000, 3) if ordered else None,
+    }
+
+
+def _percentile_ms(ordered: list[float], fraction: float) -> float | None:
+    """Nearest rank, no interpolation (the definition ``bench/common.py`` uses)."""
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000, 3)

@@ -1,0 +1,1 @@
+"""Who calls: contacts, their companies and contracts, and blocked numbers, looked up by phone number."""
