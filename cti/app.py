@@ -14,9 +14,9 @@ from cti.agi import FastAgiServer, ScriptRegistry
 from cti.ami import AmiClient
 from cti.channels import ChannelTracker
 from cti.db import Database, make_database
+from cti.db.base import utcnow
 from cti.http.app import make_web_app
 from cti.ivr import http as ivr_http
-from cti.db.base import utcnow
 from cti.ivr.service import Clock, IvrService, ivr_service
 from cti.prompts import PromptStore
 from cti.scripts.incoming import IncomingCall

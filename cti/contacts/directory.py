@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import phonenumbers
 from sqlalchemy import or_, select
@@ -37,10 +37,11 @@ class CallerDirectory:
         if is_withheld(caller_id):
             return CallerProfile(number="", anonymous=True)
         number = normalise_number(caller_id, self.region)
+        at = now.astimezone(UTC)  # stored instants are UTC, and SQLite compares them as text without offsets
         async with self.db.session() as session:
             blocked = await session.scalar(select(BlockedNumber.id).where(
                 BlockedNumber.number == number,
-                or_(BlockedNumber.expires_at.is_(None), BlockedNumber.expires_at > now)))
+                or_(BlockedNumber.expires_at.is_(None), BlockedNumber.expires_at > at)))
             row = (await session.execute(
                 select(Contact, Company).join(ContactNumber, ContactNumber.contact_id == Contact.id)
                 .outerjoin(Company, Company.id == Contact.company_id).where(ContactNumber.number == number)

@@ -56,8 +56,12 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
     async def work(ivr: IvrService) -> int:
         failed = 0
         for path in args.files:
+            text = _read(path)
+            if text is None:
+                failed += 1
+                continue
             try:
-                service = await import_document(ivr, load_yaml(path.read_text(encoding="utf-8")), author="cli")
+                service = await import_document(ivr, load_yaml(text), author="cli")
                 print(f"{path}: imported {service.number}")
             except REFUSED as exc:
                 failed += 1
@@ -65,6 +69,15 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
         return failed
 
     return 1 if _with_ivr(settings, work) else 0
+
+
+def _read(path: Path) -> str | None:
+    """The file's text, or None once the reason is printed: a mistyped path must not stop the other files."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc})", file=sys.stderr)
+        return None
 
 
 def run_export(settings: Settings, args: argparse.Namespace) -> int:
@@ -78,7 +91,11 @@ def run_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    at = datetime.fromisoformat(args.at) if args.at else None
+    try:
+        at = datetime.fromisoformat(args.at) if args.at else None
+    except ValueError:
+        print(f"--at: {args.at!r} is not an ISO 8601 instant", file=sys.stderr)
+        return 2
     if at is not None and at.tzinfo is None:
         print("--at needs a UTC offset (e.g. 2026-11-23T09:00+01:00)", file=sys.stderr)
         return 2

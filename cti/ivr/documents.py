@@ -22,7 +22,7 @@ from cti.db.models import ServiceNumber
 from cti.ivr.errors import DocumentInvalid
 from cti.ivr.flow import FlowInvalid
 from cti.ivr.schedule import ScheduleError
-from cti.ivr.schedule_parse import dump_opening_hours, parse_opening_hours
+from cti.ivr.schedule_parse import dump_opening_hours
 from cti.ivr.service import IvrService
 from cti.ivr.store import write_flow, write_hours
 from cti.prompts import LANGUAGES
@@ -52,7 +52,7 @@ async def import_document(ivr: IvrService, document: Any, author: str) -> Servic
     hours = flow = None
     errors: list[str] = []
     try:
-        hours = parse_opening_hours(document["hours"]) if document.get("hours") is not None else None
+        hours = ivr.check_hours(document["hours"]) if document.get("hours") is not None else None
     except ScheduleError as exc:
         errors += [f"hours.{reason}" for reason in exc.errors]
     try:
@@ -79,6 +79,8 @@ def _check_fields(document: Any) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise DocumentInvalid(["document: expected a mapping with number, name, language, hours and flow"])
     errors = [f"{key}: unknown key (expected {', '.join(sorted(KEYS))})" for key in document if key not in KEYS]
+    if isinstance(document.get("number"), int):  # YAML reads 0155555555 as an octal number
+        errors.append("number: write it in quotes (\"0155555555\"): unquoted, YAML reads it as a number")
     number = str(document.get("number", ""))
     if not NUMBER.match(number):
         errors.append(f"number: {number!r} is not a phone number (digits, optionally a leading +)")

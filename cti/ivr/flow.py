@@ -185,6 +185,7 @@ Node = Annotated[
     | TransferNode | HangupNode,
     Field(discriminator="type"),
 ]
+NODE_TYPES = ("play", "menu", "language", "hours", "caller", "enqueue", "voicemail", "transfer", "hangup")
 TERMINAL_TYPES = ("enqueue", "voicemail", "transfer", "hangup")
 INPUT_TYPES = ("menu", "language")
 
@@ -212,15 +213,17 @@ def dump_flow(flow: Flow) -> dict[str, Any]:
 
 
 def _describe(error: Any) -> str:
-    location = ".".join(str(part) for part in error["loc"] if not _is_union_tag(part))
+    location = ".".join(str(part) for part in _without_union_tag(tuple(error["loc"])))
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{location or 'flow'}: {message}"
 
 
-def _is_union_tag(part: object) -> bool:
-    """pydantic names the chosen union member in the path (``nodes.main.menu.prompt``): drop it."""
-    return isinstance(part, str) and part in {"play", "menu", "language", "hours", "caller", "enqueue",
-                                              "voicemail", "transfer", "hangup"}
+def _without_union_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """pydantic names the chosen union member after the node id (``nodes.main.menu.prompt``): drop it there
+    only, since a node id or a field may have the same name (``nodes.hours.hours.closed``, ``when.caller``)."""
+    if len(loc) > 2 and loc[0] == "nodes" and loc[2] in NODE_TYPES:
+        return (*loc[:2], *loc[3:])
+    return loc
 
 
 def node_targets(node: Any) -> list[tuple[str, str]]:

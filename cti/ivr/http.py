@@ -2,7 +2,7 @@
 
 Admins and supervisors edit; documents are accepted as JSON or YAML (``Content-Type: application/yaml``)
 and ``?format=yaml`` exports YAML. A refused flow or schedule answers 422 with ``errors``, one exact
-reason per line (``flow.nodes.main: key 1 goes to 'billng', which does not exist``); nothing is saved.
+reason per line (``node 'main': key 1 goes to 'billng', which does not exist``); nothing is saved.
 """
 
 from __future__ import annotations

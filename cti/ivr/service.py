@@ -111,11 +111,14 @@ class IvrService:
 
     # --- hours -----------------------------------------------------------------------------------
 
-    async def save_hours(self, number: str, data: Mapping[str, Any], author: str) -> OpeningHours:
+    def check_hours(self, data: Mapping[str, Any]) -> OpeningHours:
         """The override is not part of the document: it is set and cleared on its own."""
-        if "override" in data:
+        if isinstance(data, Mapping) and "override" in data:
             raise ScheduleError(["override: set it with the override action, not in the hours document"])
-        hours = parse_opening_hours(data)
+        return parse_opening_hours(data)
+
+    async def save_hours(self, number: str, data: Mapping[str, Any], author: str) -> OpeningHours:
+        hours = self.check_hours(data)
         async with self.db.session() as session:
             service = await require_service(session, number)
             await write_hours(session, service, dump_opening_hours(hours), author)
@@ -143,7 +146,12 @@ class IvrService:
         change = next_closing(hours, instant) if state.is_open else next_opening(hours, instant)
         return {"configured": True, "at": instant.isoformat(), **_state_dict(state),
                 "next_change": change.isoformat() if change else None, "timezone": hours.timezone,
-                "override": stored.override}
+                "override": stored.override if _active(stored.override, instant) else None}
+
+
+def _active(override: dict[str, Any] | None, instant: datetime) -> bool:
+    """An expired override is history: it no longer shows as set."""
+    return override is not None and datetime.fromisoformat(override["until"]) > instant
 
 
 def _hours_of(stored: StoredService) -> OpeningHours | None:

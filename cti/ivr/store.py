@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -43,10 +43,7 @@ async def load_service(db: Database, number: str, *, enabled_only: bool = True) 
 def _override(hours: ServiceHours | None) -> dict[str, Any] | None:
     if hours is None or hours.override_state is None or hours.override_until is None:
         return None
-    until = hours.override_until
-    if until.tzinfo is None:  # SQLite hands back the stored UTC instant without its zone
-        until = until.replace(tzinfo=UTC)
-    return {"state": hours.override_state, "until": until.isoformat(),
+    return {"state": hours.override_state, "until": hours.override_until.isoformat(),
             "reason": hours.override_reason}
 
 

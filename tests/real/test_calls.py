@@ -13,10 +13,10 @@ from cti.ami import AmiClient
 from cti.channels import ChannelTracker
 from cti.db import Database
 from cti.db.models import CallRecord
-from cti.demo import seed_demo
 from cti.prompts import PromptStore
 from cti.scripts.incoming import IncomingCall
 from tests.plugins.asterisk import EventLog, place_simulated_call
+from tests.support.ivr import ivr_service
 
 pytestmark = pytest.mark.real
 AFTER_GREETING = "w" * 8  # SendDTMF pauses 0.5 s per 'w': the caller presses during the menu, not the greeting
@@ -47,7 +47,7 @@ async def test_script_answers_plays_reads_dtmf_and_hangs_up(
         await session.answer()
         seen["tracked"] = session.env.uniqueid in tracker.live
         seen["stream"] = await session.stream_file(prompt_store.playable("en", "welcome"))
-        seen["data"] = await session.get_data(prompt_store.playable("en", "demo-menu"), 8000, 1)
+        seen["data"] = await session.get_data(prompt_store.playable("en", "main-menu"), 8000, 1)
         await session.hangup()
         done.set()
 
@@ -67,24 +67,10 @@ async def test_script_answers_plays_reads_dtmf_and_hangs_up(
     assert env.uniqueid not in tracker.live  # type: ignore[attr-defined]
 
 
-async def test_incoming_flow_records_the_call_with_digits(
-    ami: AmiClient, agi_registry: ScriptRegistry, prompt_store: PromptStore, database: Database,
-) -> None:
-    await seed_demo(database)
-    agi_registry.register("incoming")(IncomingCall(database, prompt_store))
-    caller = f"556{uuid.uuid4().int % 10**7:07d}"
-    await place_simulated_call(ami, "5552000", f'"Jean" <{caller}>', digits=AFTER_GREETING + "7", hold=20)
-    row = await _wait_for_row(database, caller)
-    assert row.called_number == "5552000"
-    assert row.language == "fr"
-    assert row.outcome == "completed"
-    assert "menu:7" in row.path.split(" > ")
-
-
 async def test_unknown_number_hears_a_prompt_and_is_recorded(
     ami: AmiClient, agi_registry: ScriptRegistry, prompt_store: PromptStore, database: Database,
 ) -> None:
-    agi_registry.register("incoming")(IncomingCall(database, prompt_store))
+    agi_registry.register("incoming")(IncomingCall(database, prompt_store, ivr_service(database, prompt_store.root)))
     caller = f"557{uuid.uuid4().int % 10**7:07d}"
     await place_simulated_call(ami, "5559999", caller, hold=10)
     row = await _wait_for_row(database, caller)

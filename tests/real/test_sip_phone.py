@@ -11,11 +11,12 @@ from sqlalchemy import select
 from cti.agi import ScriptRegistry
 from cti.db import Database
 from cti.db.models import CallRecord
-from cti.demo import seed_demo
+from cti.ivr.documents import import_document
 from cti.prompts import PromptStore
 from cti.scripts.incoming import IncomingCall
 from tests.plugins.asterisk import sandbox_command
 from tests.support.baresip import BaresipPhone
+from tests.support.ivr import MONDAY_10, TEST_DESK, ivr_service
 
 pytestmark = pytest.mark.real
 CALLER_CTRL_PORT = 4440  # scripts/asterisk-sandbox.sh: caller, agent1, agent2 on 4440-4442
@@ -48,16 +49,17 @@ async def test_sip_call_reaches_the_incoming_flow_and_dtmf_is_read(
     prompt_store: PromptStore,
     database: Database,
 ) -> None:
-    await seed_demo(database)
-    agi_registry.register("incoming")(IncomingCall(database, prompt_store))
-    answer = await caller_phone.command("dial", "sip:5551000@127.0.0.1")
+    ivr = ivr_service(database, prompt_store.root, MONDAY_10)
+    await import_document(ivr, TEST_DESK, author="test")
+    agi_registry.register("incoming")(IncomingCall(database, prompt_store, ivr))
+    answer = await caller_phone.command("dial", f"sip:{TEST_DESK['number']}@127.0.0.1")
     assert answer.get("ok"), answer
     await caller_phone.wait_event("CALL_ESTABLISHED", timeout=10)
     await asyncio.sleep(MENU_DELAY)
-    await caller_phone.command("sndcode", "4")
+    await caller_phone.command("sndcode", "1")
     row = await _finished_call(database)
     assert row.caller_number == "caller"  # the SIP From user of the 'caller' endpoint
-    assert row.called_number == "5551000"
+    assert row.called_number == TEST_DESK["number"]
     assert row.channel.startswith("PJSIP/caller-")
     assert row.outcome == "completed"
-    assert "menu:4" in row.path.split(" > ")
+    assert row.path == "hours:open > welcome > main:1 > done"

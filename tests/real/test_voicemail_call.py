@@ -73,7 +73,7 @@ async def test_spoken_message_becomes_a_ticket_with_audio_and_transcript(
 
     voicemail = VoicemailCall(database, prompt_store, VoicemailSettings(max_length_s=60), media, register)
 
-    @agi_registry.register("incoming")  # the dialplan sends every call to /incoming; the IVR is not built yet
+    @agi_registry.register("incoming")  # straight to the voicemail script: this test is about the recording
     async def to_voicemail(session: AgiSession) -> None:
         session.env = replace(session.env, script="voicemail", query=MappingProxyType({"reason": "closed"}))
         try:
@@ -119,10 +119,12 @@ async def test_caller_presses_nine_at_the_menu_and_the_message_becomes_a_ticket(
     database: Database,
 ) -> None:
     """The whole way a caller takes: /incoming, 9 at the menu, the dialplan's [cti-voicemail], /voicemail."""
-    from cti.demo import seed_demo
+    from cti.ivr.documents import import_document
     from cti.scripts.incoming import IncomingCall
+    from tests.support.ivr import MONDAY_10, TEST_DESK, ivr_service
 
-    await seed_demo(database)
+    ivr = ivr_service(database, prompt_store.root, MONDAY_10)
+    await import_document(ivr, TEST_DESK, author="test")
     media = real_settings.paths.media_dir
     clip = _korean_clip(media / "sandbox")
     registered: list[int] = []
@@ -131,7 +133,7 @@ async def test_caller_presses_nine_at_the_menu_and_the_message_becomes_a_ticket(
         registered.append(await register_recording(database, info))
         return registered[-1]
 
-    agi_registry.register("incoming")(IncomingCall(database, prompt_store))
+    agi_registry.register("incoming")(IncomingCall(database, prompt_store, ivr))
     voicemail = VoicemailCall(database, prompt_store, VoicemailSettings(max_length_s=60), media, register)
     finished = asyncio.Event()
 
@@ -144,15 +146,15 @@ async def test_caller_presses_nine_at_the_menu_and_the_message_becomes_a_ticket(
 
     greeting = "w" * math.ceil((wav_duration(prompt_store.path("en", "welcome")) + 1.5) / 0.5)
     caller = f"559{uuid.uuid4().int % 10**7:07d}"
-    await place_simulated_call(ami, "5551000", caller, digits=greeting + "9" + _pauses_until_the_beep(prompt_store),
-                               play=str(clip.with_suffix("")), hold=1)
+    keys = greeting + "9" + _pauses_until_the_beep(prompt_store)
+    await place_simulated_call(ami, TEST_DESK["number"], caller, digits=keys, play=str(clip.with_suffix("")), hold=1)
     await asyncio.wait_for(finished.wait(), 60)
     [call] = await _rows(database, CallRecord)
     [recording] = await _rows(database, Recording)
     audio = media / recording.path
     try:
         assert registered == [recording.id]
-        assert call.path == "welcome > menu:9 > voicemail:request"
+        assert call.path == "hours:open > welcome > main:9 > message > voicemail:request"
         assert (recording.reason, recording.call_id, recording.caller_number) == ("request", call.id, caller)
         assert wav_duration(audio) >= wav_duration(clip) * 0.8
     finally:

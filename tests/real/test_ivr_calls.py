@@ -1,0 +1,121 @@
+"""Real calls through the local Asterisk into a number's IVR flow, at chosen instants.
+
+What the caller hears is read from Asterisk itself: every AGI command it ran on the channel is
+reported by AMI (AGIExecEnd), so "heard the closed message and the next opening" means Asterisk
+streamed that prompt and said that exact instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select
+
+from cti.agi import AgiSession, ScriptRegistry
+from cti.ami import AmiClient
+from cti.db import Database
+from cti.db.models import CallRecord
+from cti.ivr.documents import import_document
+from cti.prompts import PromptStore
+from cti.scripts.incoming import IncomingCall
+from tests.plugins.asterisk import EventLog, place_simulated_call
+from tests.support.ivr import CHRISTMAS_10, MONDAY_10, MONDAY_20, PARIS, TEST_DESK, ivr_service
+from tickets.voicemail.recordings import wav_duration
+
+pytestmark = pytest.mark.real
+async def _desk(database: Database, prompt_store: PromptStore, registry: ScriptRegistry,
+                instant: datetime) -> list[str]:
+    """The test number's flow at ``instant``; returns the voicemail reasons the dialplan hands over."""
+    ivr = ivr_service(database, prompt_store.root, instant)
+    await import_document(ivr, TEST_DESK, author="test")
+    registry.register("incoming")(IncomingCall(database, prompt_store, ivr))
+    reasons: list[str] = []
+
+    @registry.register("voicemail")
+    async def voicemail_reached(session: AgiSession) -> None:
+        reasons.append(session.env.query.get("reason", ""))
+        await session.hangup()
+
+    return reasons
+
+
+async def _call(ami: AmiClient, database: Database, digits: str = "") -> CallRecord:
+    caller = f"553{uuid.uuid4().int % 10**7:07d}"
+    await place_simulated_call(ami, TEST_DESK["number"], caller, digits=digits, hold=25)
+    async with asyncio.timeout(45):
+        while True:
+            async with database.session() as session:
+                row = (await session.scalars(select(CallRecord).where(
+                    CallRecord.caller_number == caller, CallRecord.ended_at.is_not(None)))).first()
+            if row is not None:
+                return row
+            await asyncio.sleep(0.2)
+
+
+def _commands(events: EventLog, row: CallRecord) -> list[str]:
+    """The AGI commands Asterisk finished on the call's channel, in order."""
+    return [event.get("Command", "") for event in events.matching("AGIExecEnd", Uniqueid=row.uniqueid)]
+
+
+def _streamed(commands: list[str]) -> list[str]:
+    return [command.split()[2].rsplit("/", 1)[-1] for command in commands if command.startswith("STREAM FILE")]
+
+
+def _after_greeting(prompt_store: PromptStore) -> str:
+    """SendDTMF pauses 0.5 s per 'w': wait out the greeting so the key lands on the menu."""
+    return "w" * math.ceil((wav_duration(prompt_store.path("en", "welcome")) + 1.5) / 0.5)
+
+
+async def test_during_hours_the_greeting_plays_and_a_key_routes_the_call(
+    ami: AmiClient, ami_events: EventLog, agi_registry: ScriptRegistry, prompt_store: PromptStore,
+    database: Database,
+) -> None:
+    reasons = await _desk(database, prompt_store, agi_registry, MONDAY_10)
+    row = await _call(ami, database, _after_greeting(prompt_store) + "9")
+    assert row.path == "hours:open > welcome > main:9 > message"
+    assert row.outcome == "to_voicemail"
+    assert reasons == ["request"]
+    assert _streamed(_commands(ami_events, row))[:2] == ["welcome", "main-menu"]
+
+
+async def test_at_a_closed_instant_the_caller_hears_when_we_open_again(
+    ami: AmiClient, ami_events: EventLog, agi_registry: ScriptRegistry, prompt_store: PromptStore,
+    database: Database,
+) -> None:
+    reasons = await _desk(database, prompt_store, agi_registry, MONDAY_20)
+    row = await _call(ami, database)
+    commands = _commands(ami_events, row)
+    tuesday_830 = int(datetime(2026, 11, 24, 8, 30, tzinfo=PARIS).timestamp())
+    said = [command for command in commands if command.startswith("SAY DATETIME")]
+    assert _streamed(commands) == ["closed", "next-opening"]
+    assert len(said) == 1 and said[0].split()[2] == str(tuesday_830)
+    assert "Europe/Paris" in said[0]
+    assert row.path == "hours:closed > closed > closed-message"
+    assert reasons == ["closed"]
+
+
+async def test_on_a_public_holiday_the_holiday_message_plays(
+    ami: AmiClient, ami_events: EventLog, agi_registry: ScriptRegistry, prompt_store: PromptStore,
+    database: Database,
+) -> None:
+    reasons = await _desk(database, prompt_store, agi_registry, CHRISTMAS_10)
+    row = await _call(ami, database)
+    assert _streamed(_commands(ami_events, row))[0] == "holiday"
+    assert row.path == "hours:holiday > holiday > closed-message"
+    assert reasons == ["closed"]
+
+
+async def test_an_unknown_key_then_silence_follow_the_retries_then_the_fallback(
+    ami: AmiClient, ami_events: EventLog, agi_registry: ScriptRegistry, prompt_store: PromptStore,
+    database: Database,
+) -> None:
+    reasons = await _desk(database, prompt_store, agi_registry, MONDAY_10)
+    row = await _call(ami, database, _after_greeting(prompt_store) + "5")
+    assert row.path == ("hours:open > welcome > main:invalid(5) > main:no-input > main:no-input > no-choice")
+    streamed = _streamed(_commands(ami_events, row))
+    assert streamed == ["welcome", "main-menu", "invalid-input", "main-menu", "no-input", "main-menu", "no-input"]
+    assert reasons == ["overflow"]
