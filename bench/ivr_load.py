@@ -83,6 +83,14 @@ class Sandbox:
         self.original_url, self.our_url = current or self.default_url, url
         await probes.set_global_variable(self.ami, AGI_URL, url)
 
+    async def wait_idle(self, wait_s: float) -> None:
+        """A phase starts on an idle Asterisk: no other test's calls (nor the previous phase's) in the figures."""
+        deadline = time.monotonic() + wait_s
+        while calls := await probes.active_calls(self.ami):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"Asterisk still has {calls} active calls after {wait_s:.0f} s: retry later")
+            await asyncio.sleep(2)
+
     async def restore(self) -> None:
         if self.our_url and await probes.global_variable(self.ami, AGI_URL) == self.our_url:
             await probes.set_global_variable(self.ami, AGI_URL, self.original_url)
@@ -100,23 +108,29 @@ class Sandbox:
 
 @dataclass
 class Watch:
-    """Sampled every second during a phase."""
+    """Sampled every second during a phase; ``peak_cpu_pct`` is the busiest one-second slice of each process."""
 
     peak_active_calls: int = 0
     peak_rss_mib: float = 0.0
     peak_fds: dict[str, int] = field(default_factory=lambda: {"server": 0, "asterisk": 0})
+    peak_cpu_pct: dict[str, float] = field(default_factory=lambda: {"server": 0.0, "asterisk": 0.0})
     url_changed_to: set[str] = field(default_factory=set)
 
     async def run(self, sandbox: Sandbox, server_pid: int) -> None:
+        pids = {name: pid for name, pid in (("server", server_pid), ("asterisk", sandbox.asterisk_pid)) if pid}
+        last = {name: (time.monotonic(), probes.cpu_seconds(pid)) for name, pid in pids.items()}
         while True:
+            await asyncio.sleep(1.0)
             self.peak_active_calls = max(self.peak_active_calls, await probes.active_calls(sandbox.ami))
             self.peak_rss_mib = max(self.peak_rss_mib, probes.memory_mib(server_pid)["rss"])
-            for name, pid in (("server", server_pid), ("asterisk", sandbox.asterisk_pid)):
-                if pid:
-                    self.peak_fds[name] = max(self.peak_fds[name], probes.open_files(pid))
+            for name, pid in pids.items():
+                (then, cpu_then), now = last[name], (time.monotonic(), probes.cpu_seconds(pid))
+                last[name] = now
+                busy = round(100 * (now[1] - cpu_then) / (now[0] - then), 1)
+                self.peak_cpu_pct[name] = max(self.peak_cpu_pct[name], busy)
+                self.peak_fds[name] = max(self.peak_fds[name], probes.open_files(pid))
             if (url := await probes.global_variable(sandbox.ami, AGI_URL)) != sandbox.our_url:
                 self.url_changed_to.add(url)
-            await asyncio.sleep(1.0)
 
 
 # --- one phase -----------------------------------------------------------------------------------
@@ -132,6 +146,7 @@ class Bench:
 
     async def phase(self, name: str, calls: int, rate: float, *, sequential: bool = False) -> dict[str, Any]:
         """``calls`` calls started at ``rate`` per second, all at once or (``sequential``) one after another."""
+        await self.sandbox.wait_idle(self.options.wait_sandbox)
         run = SippRun(self.work, name)
         last_id = max((row[0] for row in await self.server.call_rows(0)), default=0)
         logs = probes.LogTail(self.sandbox.asterisk_log), probes.LogTail(self.server.log)
@@ -150,12 +165,14 @@ class Bench:
             "calls": calls, "rate_per_s": rate, "wall_s": round(wall, 2),
             "sipp": sipp_summary(run, exit_code, usage),
             "server": {"cpu_s": _round(cpu[0]), "cpu_pct_core": _pct(cpu[0], wall),
+                       "cpu_pct_core_peak_1s": watch.peak_cpu_pct["server"],
                        "rss_mib_peak": round(max(watch.peak_rss_mib, memory["rss"]), 1),
                        "vm_hwm_mib": round(memory["hwm"], 1), "agi": status["agi"],
                        "active_sessions_after": sessions, "peak_open_files": watch.peak_fds["server"],
                        "open_files_limit": probes.open_files_limit(self.server.pid),
                        "log": probes.problems(logs[1].new_lines())},
             "asterisk": {"cpu_s": _round(cpu[1]), "cpu_pct_core": _pct(cpu[1], wall),
+                         "cpu_pct_core_peak_1s": watch.peak_cpu_pct["asterisk"],
                          "peak_active_calls": watch.peak_active_calls, "channels_after": channels,
                          "peak_open_files": watch.peak_fds["asterisk"],
                          "open_files_limit": _maybe(probes.open_files_limit, self.sandbox.asterisk_pid),
@@ -286,7 +303,8 @@ async def main(options: argparse.Namespace) -> dict[str, Any]:
 
 
 def ratios(phases: dict[str, Any]) -> dict[str, float | None]:
-    """load / baseline for the AGI p99s and the server's CPU per call (the figures that matter)."""
+    """load / baseline for the AGI latencies and the server's CPU per call. With one baseline call its
+    percentiles are a single sample each: ``--baseline-calls 5`` gives a steadier denominator."""
     if set(phases) != {"baseline", "load"}:
         return {}
     base, load = phases["baseline"]["server"], phases["load"]["server"]
@@ -296,11 +314,9 @@ def ratios(phases: dict[str, Any]) -> dict[str, float | None]:
 
     per_call = [(phase["server"]["cpu_s"] or 0) / max(phase["calls"], 1) for phase in (phases["baseline"],
                                                                                            phases["load"])]
-    return {
-        "command_rtt_p99": ratio(load["agi"]["command_rtt_ms"]["p99"], base["agi"]["command_rtt_ms"]["p99"]),
-        "setup_p99": ratio(load["agi"]["setup_ms"]["p99"], base["agi"]["setup_ms"]["p99"]),
-        "server_cpu_s_per_call": ratio(per_call[1], per_call[0]),
-    }
+    found = {f"{series}_{figure}": ratio(load["agi"][key][figure], base["agi"][key][figure])
+             for series, key in (("command_rtt", "command_rtt_ms"), ("setup", "setup_ms")) for figure in ("p50", "p99")}
+    return found | {"server_cpu_s_per_call": ratio(per_call[1], per_call[0])}
 
 
 def _sipp_version() -> str:
@@ -327,20 +343,19 @@ def table(result: dict[str, Any]) -> str:
         f"load {host['load_before']:.2f} -> {host['load_after']:.2f}; {setup['sipp']}",
         "",
         f"{'phase':<9} {'calls':>5} {'ok':>5} {'fail':>4} {'peak':>5} {'wall s':>7} {'cti CPU s':>9} "
-        f"{'% core':>6} {'RSS MiB':>7} {'rtt p50/p99/max ms':>20} {'setup p50/p99/max ms':>21} "
-        f"{'ast CPU%':>8} {'answer ms':>9}",
+        f"{'cti %core':>9} {'RSS MiB':>7} {'rtt p50/p99/max ms':>20} {'setup p50/p99/max ms':>21} "
+        f"{'ast %core':>9} {'answer ms':>9}",
     ]
     for name, phase in result["phases"].items():
         sipp, srv, agi = phase["sipp"], phase["server"], phase["server"]["agi"]
         lines.append(
             f"{name:<9} {phase['calls']:>5} {sipp.get('successful', '?'):>5} {sipp.get('failed', '?'):>4} "
             f"{phase['asterisk']['peak_active_calls']:>5} {phase['wall_s']:>7.1f} {srv['cpu_s']:>9.2f} "
-            f"{srv['cpu_pct_core']:>6.1f} {srv['vm_hwm_mib']:>7.1f} {_triple(agi['command_rtt_ms']):>20} "
-            f"{_triple(agi['setup_ms']):>21} {phase['asterisk']['cpu_pct_core'] or 0:>8.1f} "
-            f"{sipp.get('answer_ms_mean') or 0:>9.1f}")
-    lines += ["", "peak: Asterisk's active calls (CoreStatus, sampled each second); RSS: the server's VmHWM; "
-              "rtt: AGI command round trip; setup: connection accepted -> first command; answer: sipp's "
-              "INVITE -> 200 (mean)", f"load / baseline: {result['ratio']}"]
+            f"{_busy(srv):>9} {srv['vm_hwm_mib']:>7.1f} {_triple(agi['command_rtt_ms']):>20} "
+            f"{_triple(agi['setup_ms']):>21} {_busy(phase['asterisk']):>9} {sipp.get('answer_ms_mean') or 0:>9.1f}")
+    lines += ["", "peak: Asterisk's active calls (CoreStatus, each second); %core: average over the phase / "
+              "busiest second; RSS: the server's VmHWM;", "rtt: AGI command round trip; setup: connection accepted "
+              "-> first command; answer: sipp's first INVITE -> 200 (mean)", f"load / baseline: {result['ratio']}"]
     for name, phase in result["phases"].items():
         ast, srv = phase["asterisk"], phase["server"]
         lines.append(f"{name}: calls table {phase['calls_table']['outcomes']}, Asterisk channels after "
@@ -351,6 +366,12 @@ def table(result: dict[str, Any]) -> str:
         lines += [f"  FAILURE: {text}" for text in phase["failures"]]
     lines.append("RESULT: " + ("0 failures" if result["ok"] else f"FAILED (files in {result['files']})"))
     return "\n".join(lines)
+
+
+def _busy(process: dict[str, Any]) -> str:
+    """Average over the phase / busiest second, in % of one core."""
+    average, peak = process["cpu_pct_core"], process["cpu_pct_core_peak_1s"]
+    return "-" if average is None else f"{average:.0f}/{peak:.0f}"
 
 
 def _triple(summary: dict[str, Any]) -> str:

@@ -91,20 +91,10 @@ def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    from cti.db import make_database
     from cti.demo import seed_demo
-    from cti.ivr.service import ivr_service
 
     _db_upgrade(settings, args)
-
-    async def seed() -> int:
-        db = make_database(settings.database)
-        try:
-            return await seed_demo(ivr_service(settings, db))
-        finally:
-            await db.close()
-
-    print(f"demo data: {asyncio.run(seed())} service numbers imported")
+    print(f"demo data: {ivr_cli.with_ivr(settings, seed_demo)} service numbers imported")
     args.force = False
     return _prompts_build(settings, args)
 

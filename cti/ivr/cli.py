@@ -41,7 +41,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     simulate.set_defaults(run=run_simulate)
 
 
-def _with_ivr(settings: Settings, work: Callable[[IvrService], Awaitable[T]]) -> T:
+def with_ivr(settings: Settings, work: Callable[[IvrService], Awaitable[T]]) -> T:
+    """Runs ``work`` with an IVR service on the configured database, closed afterwards."""
     async def run() -> T:
         db = make_database(settings.database)
         try:
@@ -68,7 +69,7 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"{path}: refused", *(f"  - {reason}" for reason in exc.errors), sep="\n", file=sys.stderr)
         return failed
 
-    return 1 if _with_ivr(settings, work) else 0
+    return 1 if with_ivr(settings, work) else 0
 
 
 def _read(path: Path) -> str | None:
@@ -82,7 +83,7 @@ def _read(path: Path) -> str | None:
 
 def run_export(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        document = _with_ivr(settings, lambda ivr: export_document(ivr, args.number))
+        document = with_ivr(settings, lambda ivr: export_document(ivr, args.number))
     except ServiceNotFound as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -105,7 +106,7 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
         return result.as_dict()
 
     try:
-        print(json.dumps(_with_ivr(settings, work), indent=2, ensure_ascii=False))
+        print(json.dumps(with_ivr(settings, work), indent=2, ensure_ascii=False))
     except ServiceNotFound as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from cti.db.models import ServiceNumber
 from cti.ivr.errors import DocumentInvalid
-from cti.ivr.flow import FlowInvalid
+from cti.ivr.flow import FlowInvalid, dump_flow
 from cti.ivr.schedule import ScheduleError
 from cti.ivr.schedule_parse import dump_opening_hours
 from cti.ivr.service import IvrService
@@ -71,7 +71,7 @@ async def import_document(ivr: IvrService, document: Any, author: str) -> Servic
         if hours is not None:
             await write_hours(session, service, dump_opening_hours(hours), author)
         if flow is not None:
-            await write_flow(session, service, flow.model_dump(mode="json", exclude_defaults=True), author)
+            await write_flow(session, service, dump_flow(flow), author)
     return service
 
 

@@ -46,13 +46,6 @@ class FlowInvalid(CtiError):
         self.errors = errors
 
 
-def _check_keys(options: dict[str, str]) -> dict[str, str]:
-    bad = sorted(key for key in options if key not in KEYS)
-    if bad:
-        raise ValueError(f"option keys must be one of 0-9, * or #, not {', '.join(map(repr, bad))}")
-    return options
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -96,38 +89,39 @@ class PlayNode(_Strict):
     next: NodeId
 
 
-class MenuNode(_Strict):
+class _KeyReader(_Strict):
+    """What every node that reads a key shares: its prompt, how long to wait, and valid keys."""
+
+    prompt: PromptName
+    timeout_s: int = Field(default=5, ge=1, le=MAX_TIMEOUT_S)
+
+    @field_validator("options", check_fields=False)
+    @classmethod
+    def _keys(cls, options: dict[str, str]) -> dict[str, str]:
+        bad = sorted(key for key in options if key not in KEYS)
+        if bad:
+            raise ValueError(f"option keys must be one of 0-9, * or #, not {', '.join(map(repr, bad))}")
+        return options
+
+
+class MenuNode(_KeyReader):
     """Reads one key; invalid keys and silences are retried up to ``max_retries``, then ``on_failure``."""
 
     type: Literal["menu"]
-    prompt: PromptName
     options: dict[str, NodeId] = Field(min_length=1)
-    timeout_s: int = Field(default=5, ge=1, le=MAX_TIMEOUT_S)
     max_retries: int = Field(default=2, ge=0, le=MAX_RETRIES)
     invalid_prompt: PromptName | None = "invalid-input"
     no_input_prompt: PromptName | None = "no-input"
     on_failure: NodeId
 
-    @field_validator("options")
-    @classmethod
-    def _keys(cls, options: dict[str, str]) -> dict[str, str]:
-        return _check_keys(options)
 
-
-class LanguageNode(_Strict):
+class LanguageNode(_KeyReader):
     """The caller picks a language by key; on failure the service's language stays."""
 
     type: Literal["language"]
-    prompt: PromptName
     options: dict[str, Language] = Field(min_length=1)
-    timeout_s: int = Field(default=5, ge=1, le=MAX_TIMEOUT_S)
     max_retries: int = Field(default=1, ge=0, le=MAX_RETRIES)
     next: NodeId
-
-    @field_validator("options")
-    @classmethod
-    def _keys(cls, options: dict[str, str]) -> dict[str, str]:
-        return _check_keys(options)
 
 
 class HoursNode(_Strict):
@@ -209,7 +203,9 @@ def parse_flow(data: Any) -> Flow:
 
 def dump_flow(flow: Flow) -> dict[str, Any]:
     """The admin's shape back, without defaults they did not write being lost or invented."""
-    return flow.model_dump(mode="json", exclude_defaults=True)
+    data = flow.model_dump(mode="json", exclude_defaults=True)
+    data["nodes"] = {node_id: {"type": node["type"], **node} for node_id, node in data["nodes"].items()}
+    return data
 
 
 def _describe(error: Any) -> str:

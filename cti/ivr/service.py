@@ -20,7 +20,7 @@ from cti.db.models import ServiceNumber
 from cti.ivr.default_flow import DEFAULT_FLOW
 from cti.ivr.engine import CallFacts, QueueCheck, WaitEstimate, no_acd, no_estimate
 from cti.ivr.errors import ServiceNotFound
-from cti.ivr.flow import Flow, parse_flow
+from cti.ivr.flow import Flow, dump_flow, parse_flow
 from cti.ivr.schedule import OpeningHours, Override, ScheduleError, ScheduleState, next_closing, next_opening, state_at
 from cti.ivr.schedule_parse import dump_opening_hours, parse_opening_hours, validate_override
 from cti.ivr.simulator import Simulation, simulate
@@ -101,7 +101,7 @@ class IvrService:
         flow = self.check_flow(data)
         async with self.db.session() as session:
             service = await require_service(session, number)
-            return await write_flow(session, service, flow.model_dump(mode="json", exclude_defaults=True), author)
+            return await write_flow(session, service, dump_flow(flow), author)
 
     async def stored(self, number: str) -> StoredService:
         stored = await load_service(self.db, number, enabled_only=False)

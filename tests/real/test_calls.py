@@ -6,31 +6,19 @@ import asyncio
 import uuid
 
 import pytest
-from sqlalchemy import select
 
 from cti.agi import AgiSession, ScriptRegistry
 from cti.ami import AmiClient
 from cti.channels import ChannelTracker
 from cti.db import Database
-from cti.db.models import CallRecord
 from cti.prompts import PromptStore
 from cti.scripts.incoming import IncomingCall
 from tests.plugins.asterisk import EventLog, place_simulated_call
+from tests.support.calls import finished_call
 from tests.support.ivr import ivr_service
 
 pytestmark = pytest.mark.real
 AFTER_GREETING = "w" * 8  # SendDTMF pauses 0.5 s per 'w': the caller presses during the menu, not the greeting
-
-
-async def _wait_for_row(db: Database, caller: str, timeout: float = 30) -> CallRecord:
-    async with asyncio.timeout(timeout):
-        while True:
-            async with db.session() as session:
-                row = (await session.scalars(select(CallRecord).where(
-                    CallRecord.caller_number == caller, CallRecord.ended_at.is_not(None)))).first()
-            if row is not None:
-                return row
-            await asyncio.sleep(0.2)
 
 
 async def test_script_answers_plays_reads_dtmf_and_hangs_up(
@@ -73,7 +61,7 @@ async def test_unknown_number_hears_a_prompt_and_is_recorded(
     agi_registry.register("incoming")(IncomingCall(database, prompt_store, ivr_service(database, prompt_store.root)))
     caller = f"557{uuid.uuid4().int % 10**7:07d}"
     await place_simulated_call(ami, "5559999", caller, hold=10)
-    row = await _wait_for_row(database, caller)
+    row = await finished_call(database, caller)
     assert row.outcome == "unknown_number"
     assert row.path == "unknown-number"
 

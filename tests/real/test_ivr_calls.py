@@ -7,13 +7,11 @@ streamed that prompt and said that exact instant.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import uuid
 from datetime import datetime
 
 import pytest
-from sqlalchemy import select
 
 from cti.agi import AgiSession, ScriptRegistry
 from cti.ami import AmiClient
@@ -23,6 +21,7 @@ from cti.ivr.documents import import_document
 from cti.prompts import PromptStore
 from cti.scripts.incoming import IncomingCall
 from tests.plugins.asterisk import EventLog, place_simulated_call
+from tests.support.calls import finished_call
 from tests.support.ivr import CHRISTMAS_10, MONDAY_10, MONDAY_20, PARIS, TEST_DESK, ivr_service
 from tickets.voicemail.recordings import wav_duration
 
@@ -46,14 +45,7 @@ async def _desk(database: Database, prompt_store: PromptStore, registry: ScriptR
 async def _call(ami: AmiClient, database: Database, digits: str = "") -> CallRecord:
     caller = f"553{uuid.uuid4().int % 10**7:07d}"
     await place_simulated_call(ami, TEST_DESK["number"], caller, digits=digits, hold=25)
-    async with asyncio.timeout(45):
-        while True:
-            async with database.session() as session:
-                row = (await session.scalars(select(CallRecord).where(
-                    CallRecord.caller_number == caller, CallRecord.ended_at.is_not(None)))).first()
-            if row is not None:
-                return row
-            await asyncio.sleep(0.2)
+    return await finished_call(database, caller)
 
 
 def _commands(events: EventLog, row: CallRecord) -> list[str]:

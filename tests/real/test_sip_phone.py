@@ -6,16 +6,15 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select
 
 from cti.agi import ScriptRegistry
 from cti.db import Database
-from cti.db.models import CallRecord
 from cti.ivr.documents import import_document
 from cti.prompts import PromptStore
 from cti.scripts.incoming import IncomingCall
 from tests.plugins.asterisk import sandbox_command
 from tests.support.baresip import BaresipPhone
+from tests.support.calls import finished_call
 from tests.support.ivr import MONDAY_10, TEST_DESK, ivr_service
 
 pytestmark = pytest.mark.real
@@ -33,16 +32,6 @@ async def caller_phone() -> AsyncIterator[BaresipPhone]:
     await phone.close()
 
 
-async def _finished_call(db: Database) -> CallRecord:
-    async with asyncio.timeout(30):
-        while True:
-            async with db.session() as session:
-                row = (await session.scalars(select(CallRecord).where(CallRecord.ended_at.is_not(None)))).first()
-            if row is not None:
-                return row
-            await asyncio.sleep(0.2)
-
-
 async def test_sip_call_reaches_the_incoming_flow_and_dtmf_is_read(
     caller_phone: BaresipPhone,
     agi_registry: ScriptRegistry,
@@ -57,7 +46,7 @@ async def test_sip_call_reaches_the_incoming_flow_and_dtmf_is_read(
     await caller_phone.wait_event("CALL_ESTABLISHED", timeout=10)
     await asyncio.sleep(MENU_DELAY)
     await caller_phone.command("sndcode", "1")
-    row = await _finished_call(database)
+    row = await finished_call(database)
     assert row.caller_number == "caller"  # the SIP From user of the 'caller' endpoint
     assert row.called_number == TEST_DESK["number"]
     assert row.channel.startswith("PJSIP/caller-")
