@@ -13,6 +13,7 @@ from cti import __version__
 from cti.agi import FastAgiServer, ScriptRegistry
 from cti.ami import AmiClient
 from cti.channels import ChannelTracker
+from cti.contacts import http as contacts_http
 from cti.db import Database, make_database
 from cti.db.base import utcnow
 from cti.http.app import make_web_app
@@ -51,6 +52,7 @@ class CtiApp:
         tickets_http.add_routes(self.web_app, self.tickets, self.settings.paths.media_dir)
         if self.ivr is not None:
             ivr_http.add_routes(self.web_app, self.ivr)
+            contacts_http.add_routes(self.web_app, self.ivr.directory)
 
     async def start(self) -> None:
         await self.ami.start()  # connects in the background; calls are served even while Asterisk is down
