@@ -7,12 +7,14 @@ menu does not have to listen to it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cti.agi import AgiSession
 from cti.prompts import PromptStore
 
+log = logging.getLogger(__name__)
 ALL_KEYS = "0123456789*#"
 LANGUAGE_VARIABLE = "CHANNEL(language)"
 SOON = timedelta(days=6)  # within a week the weekday is enough: "Monday at 8:30"
@@ -49,4 +51,7 @@ class AgiCallIO:
         soon, far = FORMATS.get(language, FORMATS["en"])
         zone = getattr(when.tzinfo, "key", "UTC")
         fmt = soon if when - self.instant < SOON else far
-        await self.session.command("SAY DATETIME", int(when.timestamp()), "", fmt, zone)
+        reply = await self.session.command("SAY DATETIME", int(when.timestamp()), "", fmt, zone)
+        if reply.result == "-1":  # the caller heard part of it: a sound of that language is missing
+            log.warning("SAY DATETIME failed on %s in %r (missing Asterisk sounds?)",
+                        self.session.env.channel, language)

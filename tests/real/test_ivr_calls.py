@@ -111,3 +111,26 @@ async def test_an_unknown_key_then_silence_follow_the_retries_then_the_fallback(
     streamed = _streamed(_commands(ami_events, row))
     assert streamed == ["welcome", "main-menu", "invalid-input", "main-menu", "no-input", "main-menu", "no-input"]
     assert reasons == ["overflow"]
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+async def test_the_next_opening_is_said_with_the_languages_own_sounds(
+    ami: AmiClient, ami_events: EventLog, agi_registry: ScriptRegistry, prompt_store: PromptStore,
+    database: Database, language: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SAY DATETIME plays Asterisk's day and number sounds of the caller's language: every file must exist
+    (a missing one makes Asterisk answer result=-1 and the caller hears a gap)."""
+    ivr = ivr_service(database, prompt_store.root, MONDAY_20)
+    await import_document(ivr, {**TEST_DESK, "language": language}, author="test")
+    agi_registry.register("incoming")(IncomingCall(database, prompt_store, ivr))
+
+    @agi_registry.register("voicemail")
+    async def voicemail_reached(session: AgiSession) -> None:
+        await session.hangup()
+
+    row = await _call(ami, database)
+    [said] = [event for event in ami_events.matching("AGIExecEnd", Uniqueid=row.uniqueid)
+              if event.get("Command", "").startswith("SAY DATETIME")]
+    assert said.get("ResultCode") == "200", dict(said)
+    assert not [record for record in caplog.records if "SAY DATETIME failed" in record.getMessage()]
+    assert row.language == language
