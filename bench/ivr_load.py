@@ -4,7 +4,8 @@ SIPp plays the trunk (PJSIP endpoint ``caller``, digest auth; bench/sipp/ivr_uac
 ``--number``, sends 7 s of PCMA audio, presses ``--digits`` (RFC 4733) ``--dtmf-delay`` seconds after the
 answer and stays until the flow hangs up (at most ``--hold`` s). Asterisk (scripts/asterisk-sandbox.sh)
 runs ``[from-pstn]``, so every call is an ``incoming`` AGI session on a private ``cti serve`` subprocess:
-its own AGI and HTTP ports, its own SQLite database seeded by ``cti demo``, its own API token. For the run,
+its own AGI and HTTP ports, its own SQLite database seeded by ``cti demo`` and bench/sipp/desk.yaml,
+its own API token. For the run,
 Asterisk's global ``CTI_AGI_URL`` points at that server; the value it had is put back at the end.
 
 Two phases in the same server process: a baseline (``--baseline-calls``, one at a time) and the load
@@ -43,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from bench.common import machine
 from bench.sipp import probes
-from bench.sipp.scenario import SippRun, read_stats, render, write_credentials
+from bench.sipp.scenario import ScenarioError, SippRun, read_stats, render, write_credentials
 from bench.sipp.server import ROOT, Server, free_port
 from cti.ami import AmiClient
 from cti.asterisk_config import sip_password
@@ -115,22 +116,30 @@ class Watch:
     peak_fds: dict[str, int] = field(default_factory=lambda: {"server": 0, "asterisk": 0})
     peak_cpu_pct: dict[str, float] = field(default_factory=lambda: {"server": 0.0, "asterisk": 0.0})
     url_changed_to: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
 
     async def run(self, sandbox: Sandbox, server_pid: int) -> None:
         pids = {name: pid for name, pid in (("server", server_pid), ("asterisk", sandbox.asterisk_pid)) if pid}
         last = {name: (time.monotonic(), probes.cpu_seconds(pid)) for name, pid in pids.items()}
         while True:
             await asyncio.sleep(1.0)
-            self.peak_active_calls = max(self.peak_active_calls, await probes.active_calls(sandbox.ami))
-            self.peak_rss_mib = max(self.peak_rss_mib, probes.memory_mib(server_pid)["rss"])
-            for name, pid in pids.items():
-                (then, cpu_then), now = last[name], (time.monotonic(), probes.cpu_seconds(pid))
-                last[name] = now
-                busy = round(100 * (now[1] - cpu_then) / (now[0] - then), 1)
-                self.peak_cpu_pct[name] = max(self.peak_cpu_pct[name], busy)
-                self.peak_fds[name] = max(self.peak_fds[name], probes.open_files(pid))
-            if (url := await probes.global_variable(sandbox.ami, AGI_URL)) != sandbox.our_url:
-                self.url_changed_to.add(url)
+            try:
+                await self._sample(sandbox, server_pid, pids, last)
+            except Exception as exc:  # a slow AMI reply at the peak must not stop the sampling
+                self.errors.append(repr(exc))
+
+    async def _sample(self, sandbox: Sandbox, server_pid: int, pids: dict[str, int],
+                      last: dict[str, tuple[float, float]]) -> None:
+        self.peak_active_calls = max(self.peak_active_calls, await probes.active_calls(sandbox.ami))
+        self.peak_rss_mib = max(self.peak_rss_mib, probes.memory_mib(server_pid)["rss"])
+        for name, pid in pids.items():
+            (then, cpu_then), now = last[name], (time.monotonic(), probes.cpu_seconds(pid))
+            last[name] = now
+            busy = round(100 * (now[1] - cpu_then) / (now[0] - then), 1)
+            self.peak_cpu_pct[name] = max(self.peak_cpu_pct[name], busy)
+            self.peak_fds[name] = max(self.peak_fds[name], probes.open_files(pid))
+        if (url := await probes.global_variable(sandbox.ami, AGI_URL)) != sandbox.our_url:
+            self.url_changed_to.add(url)
 
 
 # --- one phase -----------------------------------------------------------------------------------
@@ -158,6 +167,7 @@ class Bench:
         wall = time.monotonic() - started
         cpu = [probes.cpu_seconds(pid) - before if pid else None for pid, before in zip(pids, cpu_before, strict=True)]
         watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
         channels, sessions = await self.sandbox.wait_drained(self.server)
         status, rows = await self.server.status(), await self.server.call_rows(last_id)
         memory = probes.memory_mib(self.server.pid)
@@ -180,6 +190,7 @@ class Bench:
             "calls_table": {"rows": len(rows), "outcomes": dict(Counter(row[1] for row in rows)),
                             "top_paths": Counter(row[2] for row in rows).most_common(3)},
             "agi_url_changed_to": sorted(watch.url_changed_to),
+            "sampling_errors": watch.errors[:5],
         }
         result["failures"] = failures(result)
         return result
@@ -383,7 +394,7 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=500, help="concurrent calls of the load phase")
     parser.add_argument("--rate", type=float, default=50.0, help="calls started per second (ramp-up)")
-    parser.add_argument("--number", default="5551000", help="the service number dialled")
+    parser.add_argument("--number", default="5554000", help="the service number dialled (bench/sipp/desk.yaml)")
     parser.add_argument("--digits", default="1", help="DTMF pressed (0-9 * #; w: 0.5 s pause; empty: none)")
     parser.add_argument("--dtmf-delay", type=float, default=8.0, help="seconds after the answer")
     parser.add_argument("--hold", type=float, default=30.0, help="seconds to wait for the flow's hang-up")
@@ -399,6 +410,10 @@ def arguments() -> argparse.Namespace:
     options = parser.parse_args()
     if options.calls < 1 or options.baseline_calls < 1 or options.rate <= 0:
         parser.error("--calls and --baseline-calls must be >= 1, --rate > 0")
+    try:
+        render(options.digits, options.dtmf_delay, options.hold)
+    except ScenarioError as exc:
+        parser.error(str(exc))
     return options
 
 

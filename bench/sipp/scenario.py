@@ -31,7 +31,7 @@ class ScenarioError(ValueError):
 
 def dtmf_pcap(digit: str, pcap_dir: Path = PCAP_DIR) -> Path:
     if digit not in _PCAP_NAMES:
-        raise ScenarioError(f"no RFC 4733 pcap for DTMF {digit!r} (0-9, * and # only)")
+        raise ScenarioError(f"no RFC 4733 pcap for DTMF {digit!r} (0-9, * and #; w pauses 0.5 s)")
     return pcap_dir / f"dtmf_2833_{_PCAP_NAMES[digit]}.pcap"
 
 

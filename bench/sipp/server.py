@@ -32,6 +32,9 @@ def free_port(kind: socket.SocketKind) -> int:
 # --- the server under test -----------------------------------------------------------------------
 
 
+DESK = Path(__file__).with_name("desk.yaml")  # the number the load calls dial
+
+
 class Server:
     """``cti serve`` in a subprocess with private ports, database and API token."""
 
@@ -57,12 +60,13 @@ class Server:
         return self.process.pid
 
     def seed(self, work: Path) -> None:
-        """``cti demo``: migrations, the demo service numbers, missing prompts (whatever the demo is today)."""
+        """``cti demo`` (migrations, demo numbers, missing prompts), then the benchmark's own desk."""
         with (work / "demo.log").open("wb") as out:
-            done = subprocess.run([sys.executable, "-m", "cti", "demo"], env=self.env, stdout=out,
-                                  stderr=subprocess.STDOUT, cwd=ROOT, check=False)
-        if done.returncode:
-            raise SystemExit(f"cti demo failed (exit {done.returncode}): see {work / 'demo.log'}")
+            for command in (["demo"], ["ivr", "import", str(DESK)]):
+                done = subprocess.run([sys.executable, "-m", "cti", *command], env=self.env, stdout=out,
+                                      stderr=subprocess.STDOUT, cwd=ROOT, check=False)
+                if done.returncode:
+                    raise SystemExit(f"cti {' '.join(command)} failed ({done.returncode}): see {work / 'demo.log'}")
 
     async def start(self, timeout: float = 30.0) -> None:
         with self.log.open("wb") as out:
