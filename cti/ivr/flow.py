@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cti.errors import CtiError
+from cti.errors import InvalidInput
 from cti.prompts import NAME_PATTERN
 
 NODE_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -36,14 +36,10 @@ MAX_TIMEOUT_S = 30
 MAX_NODES = 300
 
 
-class FlowInvalid(CtiError):
+class FlowInvalid(InvalidInput):
     """A flow refused at save time; ``errors`` holds every reason, each naming the node or key."""
 
     code = "ivr.flow_invalid"
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
 
 
 class _Strict(BaseModel):

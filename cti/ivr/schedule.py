@@ -25,21 +25,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
-from cti.errors import CtiError
+from cti.errors import InvalidInput
 
 SEARCH_DAYS = 370
 MIDNIGHT = time(0, 0)
 ONE_DAY = timedelta(days=1)
 
 
-class ScheduleError(CtiError):
+class ScheduleError(InvalidInput):
     """Opening hours refused (bad input) or asked a question they cannot answer (naive instant)."""
 
     code = "ivr.schedule_invalid"
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
 
 
 class ScheduleStatus(StrEnum):
