@@ -13,7 +13,7 @@ import functools
 import logging
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from tickets.errors import (
     TicketNotFound,
 )
 from tickets.models import Attachment, Ticket, TicketEvent
-from tickets.service import DEFAULT_LIMIT, TicketFilter, TicketService
+from tickets.service import DEFAULT_LIMIT, TicketFilter, TicketService, as_utc
 
 log = logging.getLogger(__name__)
 
@@ -236,11 +236,8 @@ def media_file(media_dir: Path, relative: str) -> Path | None:
 
 
 def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC; naive values are UTC already (SQLite returns stored instants naive)."""
-    if value is None:
-        return None
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return aware.isoformat()
+    """ISO 8601 in UTC."""
+    return None if value is None else as_utc(value).isoformat()
 
 
 def _plain(value: object) -> object:

@@ -371,7 +371,7 @@ def _conditions(f: TicketFilter) -> Iterator[ColumnElement[bool]]:
 
 
 def as_utc(value: datetime) -> datetime:
-    """Aware UTC; naive values are UTC already (SQLite hands stored instants back naive)."""
+    """Aware UTC; a naive value (e.g. a date filter given without an offset) is taken as UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -13,7 +13,7 @@ import logging
 import re
 import smtplib
 import ssl
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -23,6 +23,7 @@ import jinja2
 
 from cti.settings import SmtpSettings
 from tickets.models import Ticket
+from tickets.service import as_utc
 from tickets.voicemail.ports import EventRecorder
 
 log = logging.getLogger(__name__)
@@ -99,9 +100,8 @@ def _context(ticket: Ticket) -> dict[str, Any]:
 
 
 def _when(value: datetime) -> str:
-    """UTC, said so: SQLite hands stored instants back naive (they are UTC)."""
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return aware.strftime("%Y-%m-%d %H:%M UTC")
+    """UTC, said so."""
+    return as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _split(text: str) -> tuple[str, str]:
