@@ -1,0 +1,308 @@
+"""The skills-based ACD's routing: waiting calls meet available agents, one explainable decision each.
+
+``Router`` holds agents, queues and waiting calls in memory and is updated incrementally (an agent's
+state or skills change, a call arrives or leaves). ``next_assignments(now)`` then gives as many waiting
+calls as possible an agent, highest priority then oldest first, never one agent twice, and marks each
+chosen agent ``ringing`` (the caller rings it, then reports ``on_call`` or frees it). Policy per call:
+
+1. its preferred agent, while the call has waited less than its window, if available and holding the
+   skills of the call's current step (in any of its pools);
+2. otherwise the best skill score among the available agents of its own pool, then longest idle;
+3. otherwise the same in each borrowed pool of its step, in the order listed;
+4. nobody: it waits, or overflows once its queue's max wait is reached (the decision says so, and the
+   call leaves the router: the caller sends it to voicemail or enqueues it elsewhere).
+
+Times are monotonic float seconds passed in (see ``cti.acd.model``). Speed comes from grouping the calls
+by the pools they need right now (a group whose head finds nobody is done for the pass: every later call
+in it needs the same agents) and from ``AgentIndex``; a pass costs O(groups + decisions x log agents).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, insort
+from dataclasses import dataclass, replace
+from heapq import heapify, heappop, heappush, heapreplace
+from itertools import count
+from typing import NamedTuple
+
+from cti.acd.index import AgentIndex
+from cti.acd.model import (
+    Agent,
+    AgentState,
+    ClockWentBack,
+    Decision,
+    DuplicateId,
+    Pool,
+    PoolReport,
+    QueueSpec,
+    Rule,
+    SpecInvalid,
+    UnknownAgent,
+    UnknownCall,
+    UnknownQueue,
+    WaitingCall,
+    check_agent,
+    check_call,
+    check_queue,
+)
+from cti.acd.naive import report, scan
+from cti.acd.policy import CallOrder, assigned, call_order, pools_at, preferred_outcome, step_at, unassigned
+
+RouteKey = tuple[Pool, ...]
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A waiting call with its pools for every step precomputed; ``serial`` tells re-used ids apart."""
+
+    call: WaitingCall
+    order: CallOrder
+    keys: tuple[RouteKey, ...]
+    step: int
+    serial: int
+
+
+class _Choice(NamedTuple):
+    agent: Agent | None
+    pool: int  # index of the last pool considered (the one the agent comes from)
+    preferred: str | None
+
+
+class Router:
+    """Routing state and policy; see the module docstring. Not thread-safe: one event loop owns it."""
+
+    def __init__(self) -> None:
+        self._index = AgentIndex()
+        self._queues: dict[str, QueueSpec] = {}
+        self._calls: dict[str, _Waiting] = {}
+        self._groups: dict[RouteKey, list[CallOrder]] = {}
+        self._step_due: list[tuple[float, int, str, int]] = []  # (when, serial, call id, step it leaves)
+        self._deadlines: list[tuple[float, int, str]] = []  # (max wait reached, serial, call id)
+        self._serials = count()
+        self._now = -math.inf
+
+    # --- queues ------------------------------------------------------------------------------------
+
+    def add_queue(self, spec: QueueSpec) -> None:
+        """Register a queue; queues it borrows from may come later, but before its first call."""
+        check_queue(spec)
+        if spec.name in self._queues:
+            raise DuplicateId(f"queue {spec.name!r} already exists")
+        self._queues[spec.name] = spec
+
+    # --- agents ------------------------------------------------------------------------------------
+
+    def add_agent(self, agent: Agent) -> None:
+        """Register a copy of ``agent`` (later changes go through ``set_state`` / ``set_skills``)."""
+        check_agent(agent)
+        if agent.id in self._index.agents:
+            raise DuplicateId(f"agent {agent.id!r} already exists")
+        self._index.add(replace(agent, skills=dict(agent.skills)))
+
+    def remove_agent(self, agent_id: str) -> None:
+        self._agent(agent_id)
+        self._index.remove(agent_id)
+
+    def set_state(self, agent_id: str, state: AgentState, now: float, *, reason: str | None = None) -> None:
+        """Change an agent's state; ``reason`` is required for ``paused`` and refused otherwise."""
+        self._agent(agent_id)
+        if (state is AgentState.PAUSED) != bool(reason):
+            raise SpecInvalid([f"agent {agent_id!r}: a pause reason goes with the paused state, and only with it"])
+        self._index.set_state(agent_id, state, now, reason)
+
+    def set_skills(self, agent_id: str, skills: dict[str, int]) -> None:
+        check_agent(replace(self._agent(agent_id), skills=skills))
+        self._index.set_skills(agent_id, skills)
+
+    def agent(self, agent_id: str) -> Agent:
+        """A copy of the agent as the router sees it."""
+        agent = self._agent(agent_id)
+        return replace(agent, skills=dict(agent.skills))
+
+    def agents(self) -> list[Agent]:
+        return [self.agent(agent_id) for agent_id in self._index.agents]
+
+    # --- calls -------------------------------------------------------------------------------------
+
+    def add_call(self, call: WaitingCall) -> None:
+        """Start routing ``call``; its step is brought up to date at the next pass."""
+        check_call(call)
+        if call.id in self._calls:
+            raise DuplicateId(f"call {call.id!r} is already waiting")
+        keys = self._route_keys(call)
+        entry = _Waiting(call, call_order(call), keys, 0, next(self._serials))
+        self._calls[call.id] = entry
+        self._file(entry)
+        spec = self._queues[call.queue]
+        if spec.steps:
+            heappush(self._step_due, (call.arrived_at + spec.steps[0].after_s, entry.serial, call.id, 0))
+        if spec.max_wait_s is not None:
+            heappush(self._deadlines, (call.arrived_at + spec.max_wait_s, entry.serial, call.id))
+
+    def remove_call(self, call_id: str) -> WaitingCall:
+        """Stop routing a call (the caller hung up, or it was answered some other way)."""
+        entry = self._calls.get(call_id)
+        if entry is None:
+            raise UnknownCall(f"no waiting call {call_id!r}")
+        self._forget(entry)
+        return entry.call
+
+    def calls(self) -> list[WaitingCall]:
+        """The waiting calls in routing order (priority, then arrival)."""
+        return [entry.call for entry in sorted(self._calls.values(), key=lambda entry: entry.order)]
+
+    # --- routing -----------------------------------------------------------------------------------
+
+    def next_assignments(self, now: float, *, detail: bool = False) -> list[Decision]:
+        """One pass: every assignment possible now, in call order, then the calls that overflow.
+
+        Each assigned agent is left ``ringing``. ``detail=True`` lists every agent in the explanations
+        (a full scan per decision: for people asking why, not for the hot path).
+        """
+        if now < self._now:
+            raise ClockWentBack(f"now={now} is before the previous pass ({self._now})")
+        self._now = now
+        self._advance_steps(now)
+        decisions = self._assign(now, detail)
+        return decisions + self._overflow(now, detail)
+
+    def explain(self, call_id: str, now: float, *, detail: bool = True) -> Decision:
+        """What routing would decide for this call alone now (``wait`` if nobody); nothing is reserved.
+
+        It ignores calls ahead of this one, which may take the agent named first.
+        """
+        entry = self._calls.get(call_id)
+        if entry is None:
+            raise UnknownCall(f"no waiting call {call_id!r}")
+        call = entry.call
+        step = step_at(self._queues[call.queue], call.arrived_at, now)
+        choice = self._choose(call, entry.keys[step], now)
+        return self._decision(call, step, entry.keys[step], choice, now, detail)
+
+    # --- internals: calls --------------------------------------------------------------------------
+
+    def _route_keys(self, call: WaitingCall) -> tuple[RouteKey, ...]:
+        spec = self._queues.get(call.queue)
+        if spec is None:
+            raise UnknownQueue(f"call {call.id!r}: no queue {call.queue!r}")
+        missing = sorted({name for step in spec.steps for name in step.borrow} - self._queues.keys())
+        if missing:
+            raise UnknownQueue(f"queue {spec.name!r} borrows from unknown queues {missing}")
+        keys = tuple(pools_at(self._queues, call, step) for step in range(len(spec.steps) + 1))
+        for key in keys:
+            for pool in key:
+                self._index.track(pool.requirement)
+        return keys
+
+    def _file(self, entry: _Waiting) -> None:
+        insort(self._groups.setdefault(entry.keys[entry.step], []), entry.order)
+
+    def _unfile(self, entry: _Waiting) -> None:
+        key = entry.keys[entry.step]
+        group = self._groups[key]
+        del group[bisect_left(group, entry.order)]
+        if not group:
+            del self._groups[key]
+
+    def _forget(self, entry: _Waiting) -> None:
+        self._unfile(entry)
+        del self._calls[entry.call.id]
+
+    def _advance_steps(self, now: float) -> None:
+        """Move the calls whose next relaxation step has started to the group of their new step."""
+        due = self._step_due
+        while due and due[0][0] <= now:
+            _, serial, call_id, step = heappop(due)
+            entry = self._calls.get(call_id)
+            if entry is None or entry.serial != serial or entry.step != step:
+                continue
+            spec = self._queues[entry.call.queue]
+            self._unfile(entry)
+            entry.step = step_at(spec, entry.call.arrived_at, now)
+            self._file(entry)
+            if entry.step < len(spec.steps):
+                when = entry.call.arrived_at + spec.steps[entry.step].after_s
+                heappush(due, (when, serial, call_id, entry.step))
+
+    # --- internals: the pass -----------------------------------------------------------------------
+
+    def _assign(self, now: float, detail: bool) -> list[Decision]:
+        """Merge the groups' heads in call order; a head that finds nobody closes its group for the pass."""
+        heads = [(group[0], key) for key, group in self._groups.items()]
+        heapify(heads)
+        decisions: list[Decision] = []
+        while heads:
+            order, key = heads[0]
+            entry = self._calls[order[2]]
+            choice = self._choose(entry.call, key, now)
+            if choice.agent is None:
+                heappop(heads)
+                continue
+            decisions.append(self._decision(entry.call, entry.step, key, choice, now, detail))
+            self._index.set_state(choice.agent.id, AgentState.RINGING, now)
+            self._forget(entry)
+            group = self._groups.get(key)
+            if group:
+                heapreplace(heads, (group[0], key))
+            else:
+                heappop(heads)
+        return decisions
+
+    def _overflow(self, now: float, detail: bool) -> list[Decision]:
+        """The calls still waiting at their queue's max wait leave with an ``overflow`` decision."""
+        reached: list[_Waiting] = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, serial, call_id = heappop(self._deadlines)
+            entry = self._calls.get(call_id)
+            if entry is not None and entry.serial == serial:
+                reached.append(entry)
+        reached.sort(key=lambda entry: entry.order)
+        decisions = []
+        for entry in reached:
+            key = entry.keys[entry.step]
+            choice = _Choice(None, len(key) - 1, self._preferred(entry.call, key, now)[0])
+            decisions.append(self._decision(entry.call, entry.step, key, choice, now, detail))
+            self._forget(entry)
+        return decisions
+
+    def _choose(self, call: WaitingCall, pools: RouteKey, now: float) -> _Choice:
+        preferred, where = self._preferred(call, pools, now)
+        if preferred == "chosen":
+            return _Choice(self._index.agents[call.preferred_agent or ""], where, preferred)
+        for index, pool in enumerate(pools):
+            best = self._index.best(pool.requirement)
+            if best is not None:
+                return _Choice(best[0], index, preferred)
+        return _Choice(None, len(pools) - 1, preferred)
+
+    def _preferred(self, call: WaitingCall, pools: RouteKey, now: float) -> tuple[str | None, int]:
+        favourite = None if call.preferred_agent is None else self._index.agents.get(call.preferred_agent)
+        return preferred_outcome(call, favourite, pools, now)
+
+    def _decision(
+        self, call: WaitingCall, step: int, pools: RouteKey, choice: _Choice, now: float, detail: bool
+    ) -> Decision:
+        chosen = choice.agent
+        reports = self._reports(pools[: choice.pool + 1], None if chosen is None else chosen.id, detail)
+        if chosen is None:
+            return unassigned(self._queues[call.queue], call, step, reports, choice.preferred, now)
+        rule = Rule.PREFERRED if choice.preferred == "chosen" else Rule.BORROWED if choice.pool else Rule.BEST_MATCH
+        points = self._index.score_of(chosen.id, pools[choice.pool].requirement)
+        return assigned(call, step, rule, chosen, points, reports, choice.preferred, now)
+
+    def _reports(self, pools: RouteKey, chosen: str | None, detail: bool) -> tuple[PoolReport, ...]:
+        """One report per pool considered; only the last one holds the chosen agent."""
+        last = len(pools) - 1
+        if not detail:
+            return tuple(self._index.report(pool, chosen if i == last else None) for i, pool in enumerate(pools))
+        agents = self._index.agents.values()
+        return tuple(
+            report(pool, *scan(agents, pool, True)[1:], chosen if i == last else None) for i, pool in enumerate(pools)
+        )
+
+    def _agent(self, agent_id: str) -> Agent:
+        agent = self._index.agents.get(agent_id)
+        if agent is None:
+            raise UnknownAgent(f"no agent {agent_id!r}")
+        return agent
