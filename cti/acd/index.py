@@ -41,6 +41,7 @@ class AgentIndex:
         self._by_skill: dict[str, dict[str, int]] = {}
         self._members: dict[Requirement, _Members] = {}
         self._scores: dict[str, dict[Requirement, int]] = {}  # agent -> tracked requirement -> its score
+        self._opened: set[Requirement] = set()  # gained an available member since ``take_opened``
 
     # --- agents ------------------------------------------------------------------------------------
 
@@ -98,6 +99,11 @@ class AgentIndex:
             heappop(ready)
         return None
 
+    def take_opened(self) -> set[Requirement]:
+        """The requirements that gained an available member since the last call (the others only lost)."""
+        opened, self._opened = self._opened, set()
+        return opened
+
     def score_of(self, agent_id: str, needed: Requirement) -> int:
         return self._scores[agent_id][needed]
 
@@ -152,6 +158,7 @@ class AgentIndex:
     def _offer(self, members: _Members, needed: Requirement, agent: Agent, points: int) -> None:
         ready = members.ready
         heappush(ready, agent_rank(agent, points))
+        self._opened.add(needed)
         if len(ready) > 2 * members.by_state[AgentState.AVAILABLE] + SLACK:
             ready[:] = {entry for entry in ready if self._live(entry, needed) is not None}
             heapify(ready)

@@ -12,16 +12,21 @@ chosen agent ``ringing`` (the caller rings it, then reports ``on_call`` or frees
 4. nobody: it waits, or overflows once its queue's max wait is reached (the decision says so, and the
    call leaves the router: the caller sends it to voicemail or enqueues it elsewhere).
 
-Times are monotonic float seconds passed in (see ``cti.acd.model``). Speed comes from grouping the calls
-by the pools they need right now (a group whose head finds nobody is done for the pass: every later call
-in it needs the same agents) and from ``AgentIndex``; a pass costs O(groups + decisions x log agents).
+Times are monotonic float seconds passed in (see ``cti.acd.model``). Speed comes from three things:
+
+* calls are grouped by the pools they need right now; a group whose head finds nobody is done for the
+  pass, since every later call in it needs the same agents;
+* a group found done stays done until one of its requirements gains an available agent (the index
+  reports those) or a call joins it, so a pass only looks at such groups: O(changes), not O(groups);
+* ``AgentIndex`` gives the best available agent of a requirement without scanning agents.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left, insort
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from heapq import heapify, heappop, heappush, heapreplace
 from itertools import count
 from typing import NamedTuple
@@ -36,6 +41,7 @@ from cti.acd.model import (
     Pool,
     PoolReport,
     QueueSpec,
+    Requirement,
     Rule,
     SpecInvalid,
     UnknownAgent,
@@ -52,13 +58,21 @@ from cti.acd.policy import CallOrder, assigned, call_order, pools_at, preferred_
 RouteKey = tuple[Pool, ...]
 
 
+@dataclass(slots=True, eq=False)
+class _Group:
+    """The waiting calls that need the same pools, in call order. Hashed by identity: keys are long."""
+
+    key: RouteKey
+    calls: list[CallOrder] = field(default_factory=list)
+
+
 @dataclass(slots=True)
 class _Waiting:
-    """A waiting call with its pools for every step precomputed; ``serial`` tells re-used ids apart."""
+    """A waiting call with its group for every step found up front; ``serial`` tells re-used ids apart."""
 
     call: WaitingCall
     order: CallOrder
-    keys: tuple[RouteKey, ...]
+    groups: tuple[_Group, ...]
     step: int
     serial: int
 
@@ -76,7 +90,9 @@ class Router:
         self._index = AgentIndex()
         self._queues: dict[str, QueueSpec] = {}
         self._calls: dict[str, _Waiting] = {}
-        self._groups: dict[RouteKey, list[CallOrder]] = {}
+        self._groups: dict[RouteKey, _Group] = {}  # kept when empty: bounded like the requirements
+        self._users: dict[Requirement, list[_Group]] = {}  # requirement -> groups with a pool needing it
+        self._dirty: set[_Group] = set()  # calls joined since the last pass
         self._step_due: list[tuple[float, int, str, int]] = []  # (when, serial, call id, step it leaves)
         self._deadlines: list[tuple[float, int, str]] = []  # (max wait reached, serial, call id)
         self._serials = count()
@@ -111,8 +127,8 @@ class Router:
             raise SpecInvalid([f"agent {agent_id!r}: a pause reason goes with the paused state, and only with it"])
         self._index.set_state(agent_id, state, now, reason)
 
-    def set_skills(self, agent_id: str, skills: dict[str, int]) -> None:
-        check_agent(replace(self._agent(agent_id), skills=skills))
+    def set_skills(self, agent_id: str, skills: Mapping[str, int]) -> None:
+        check_agent(replace(self._agent(agent_id), skills=dict(skills)))
         self._index.set_skills(agent_id, skills)
 
     def agent(self, agent_id: str) -> Agent:
@@ -130,8 +146,7 @@ class Router:
         check_call(call)
         if call.id in self._calls:
             raise DuplicateId(f"call {call.id!r} is already waiting")
-        keys = self._route_keys(call)
-        entry = _Waiting(call, call_order(call), keys, 0, next(self._serials))
+        entry = _Waiting(call, call_order(call), self._route_groups(call), 0, next(self._serials))
         self._calls[call.id] = entry
         self._file(entry)
         spec = self._queues[call.queue]
@@ -177,33 +192,37 @@ class Router:
             raise UnknownCall(f"no waiting call {call_id!r}")
         call = entry.call
         step = step_at(self._queues[call.queue], call.arrived_at, now)
-        choice = self._choose(call, entry.keys[step], now)
-        return self._decision(call, step, entry.keys[step], choice, now, detail)
+        pools = entry.groups[step].key
+        return self._decision(call, step, pools, self._choose(call, pools, now), now, detail)
 
     # --- internals: calls --------------------------------------------------------------------------
 
-    def _route_keys(self, call: WaitingCall) -> tuple[RouteKey, ...]:
+    def _route_groups(self, call: WaitingCall) -> tuple[_Group, ...]:
         spec = self._queues.get(call.queue)
         if spec is None:
             raise UnknownQueue(f"call {call.id!r}: no queue {call.queue!r}")
         missing = sorted({name for step in spec.steps for name in step.borrow} - self._queues.keys())
         if missing:
             raise UnknownQueue(f"queue {spec.name!r} borrows from unknown queues {missing}")
-        keys = tuple(pools_at(self._queues, call, step) for step in range(len(spec.steps) + 1))
-        for key in keys:
+        return tuple(self._group(pools_at(self._queues, call, step)) for step in range(len(spec.steps) + 1))
+
+    def _group(self, key: RouteKey) -> _Group:
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(key)
             for pool in key:
                 self._index.track(pool.requirement)
-        return keys
+                self._users.setdefault(pool.requirement, []).append(group)
+        return group
 
     def _file(self, entry: _Waiting) -> None:
-        insort(self._groups.setdefault(entry.keys[entry.step], []), entry.order)
+        group = entry.groups[entry.step]
+        insort(group.calls, entry.order)
+        self._dirty.add(group)
 
     def _unfile(self, entry: _Waiting) -> None:
-        key = entry.keys[entry.step]
-        group = self._groups[key]
-        del group[bisect_left(group, entry.order)]
-        if not group:
-            del self._groups[key]
+        calls = entry.groups[entry.step].calls
+        del calls[bisect_left(calls, entry.order)]
 
     def _forget(self, entry: _Waiting) -> None:
         self._unfile(entry)
@@ -228,26 +247,36 @@ class Router:
     # --- internals: the pass -----------------------------------------------------------------------
 
     def _assign(self, now: float, detail: bool) -> list[Decision]:
-        """Merge the groups' heads in call order; a head that finds nobody closes its group for the pass."""
-        heads = [(group[0], key) for key, group in self._groups.items()]
+        """Merge the heads of the groups that may route in call order; a head finding nobody closes its group."""
+        heads = [(group.calls[0], group) for group in self._candidates() if group.calls]
         heapify(heads)
         decisions: list[Decision] = []
         while heads:
-            order, key = heads[0]
+            order, group = heads[0]
             entry = self._calls[order[2]]
-            choice = self._choose(entry.call, key, now)
+            choice = self._choose(entry.call, group.key, now)
             if choice.agent is None:
                 heappop(heads)
                 continue
-            decisions.append(self._decision(entry.call, entry.step, key, choice, now, detail))
+            decisions.append(self._decision(entry.call, entry.step, group.key, choice, now, detail))
             self._index.set_state(choice.agent.id, AgentState.RINGING, now)
             self._forget(entry)
-            group = self._groups.get(key)
-            if group:
-                heapreplace(heads, (group[0], key))
+            if group.calls:
+                heapreplace(heads, (group.calls[0], group))
             else:
                 heappop(heads)
         return decisions
+
+    def _candidates(self) -> set[_Group]:
+        """Groups joined by a call, or needing a requirement that gained an agent, since the last pass.
+
+        Every other group was left closed by the last pass (no available agent in any of its pools) and
+        nothing since can have opened it: agents only left its pools.
+        """
+        candidates, self._dirty = self._dirty, set()
+        for needed in self._index.take_opened():
+            candidates.update(self._users.get(needed, ()))
+        return candidates
 
     def _overflow(self, now: float, detail: bool) -> list[Decision]:
         """The calls still waiting at their queue's max wait leave with an ``overflow`` decision."""
@@ -260,7 +289,7 @@ class Router:
         reached.sort(key=lambda entry: entry.order)
         decisions = []
         for entry in reached:
-            key = entry.keys[entry.step]
+            key = entry.groups[entry.step].key
             choice = _Choice(None, len(key) - 1, self._preferred(entry.call, key, now)[0])
             decisions.append(self._decision(entry.call, entry.step, key, choice, now, detail))
             self._forget(entry)
