@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from cti.acd.checks import require_finite, require_non_negative
 from cti.errors import CtiError
 
 SECONDS_PER_HOUR = 3600.0
@@ -59,7 +60,7 @@ def service_level(agents: int, calls_per_hour: float, aht_s: float, target_answe
     """Fraction of calls answered within ``target_answer_s``; 0.0 when the staff cannot keep up."""
     _check_agents(agents)
     traffic = traffic_erlangs(calls_per_hour, aht_s)
-    _check_non_negative("target_answer_s", target_answer_s)
+    require_non_negative("target_answer_s", target_answer_s, ErlangError)
     return _service_level(agents, traffic, aht_s, target_answer_s, _erlang_c(agents, traffic))
 
 
@@ -85,7 +86,7 @@ def agents_needed(
     """
     traffic = traffic_erlangs(calls_per_hour, aht_s)
     _check_open_fraction("target_service_level", target_service_level)
-    _check_non_negative("target_answer_s", target_answer_s)
+    require_non_negative("target_answer_s", target_answer_s, ErlangError)
     _check_max_occupancy(max_occupancy)
     if not 0.0 <= shrinkage < 1.0:
         raise ErlangError(f"shrinkage must be in [0, 1), got {shrinkage!r}")
@@ -101,8 +102,8 @@ def agents_needed(
 
 def traffic_erlangs(calls_per_hour: float, aht_s: float) -> float:
     """Offered load in Erlangs: how many agents the calls would keep busy if nobody ever waited."""
-    _check_non_negative("calls_per_hour", calls_per_hour)
-    _check_finite("aht_s", aht_s)
+    require_non_negative("calls_per_hour", calls_per_hour, ErlangError)
+    require_finite("aht_s", aht_s, ErlangError)
     if aht_s <= 0:
         raise ErlangError(f"aht_s must be positive, got {aht_s!r}")
     traffic = calls_per_hour * aht_s / SECONDS_PER_HOUR
@@ -180,20 +181,13 @@ def _check_agents(agents: int) -> None:
 
 
 def _check_traffic(traffic: float) -> None:
-    _check_non_negative("traffic_erlangs", traffic)
+    require_non_negative("traffic_erlangs", traffic, ErlangError)
     if traffic > MAX_TRAFFIC_ERLANGS:
         raise ErlangError(f"traffic of {traffic!r} Erlangs is beyond {MAX_TRAFFIC_ERLANGS}: check the units")
 
 
-def _check_finite(name: str, value: float) -> None:
-    if not math.isfinite(value):
-        raise ErlangError(f"{name} must be a finite number, got {value!r}")
 
 
-def _check_non_negative(name: str, value: float) -> None:
-    _check_finite(name, value)
-    if value < 0:
-        raise ErlangError(f"{name} must not be negative, got {value!r}")
 
 
 def _check_open_fraction(name: str, value: float) -> None:

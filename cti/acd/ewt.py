@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+from cti.acd.checks import require_finite, require_non_negative, require_positive
 from cti.errors import CtiError
 
 # A history whose weight fell below this (one call five half-lives ago) is forgotten.
@@ -66,10 +67,10 @@ class EwtEstimator:
         wait_half_life_s: float = 600.0,
         trusted_history_calls: float = 5.0,
     ) -> None:
-        _check_positive("prior_aht_s", prior_aht_s)
-        _check_non_negative("prior_weight", prior_weight)
-        _check_positive("wait_half_life_s", wait_half_life_s)
-        _check_positive("trusted_history_calls", trusted_history_calls)
+        require_positive("prior_aht_s", prior_aht_s, EwtError)
+        require_non_negative("prior_weight", prior_weight, EwtError)
+        require_positive("wait_half_life_s", wait_half_life_s, EwtError)
+        require_positive("trusted_history_calls", trusted_history_calls, EwtError)
         if not 0.0 < aht_alpha <= 1.0:
             raise EwtError(f"aht_alpha must be in (0, 1], got {aht_alpha!r}")
         self._prior_aht_s = prior_aht_s
@@ -81,8 +82,8 @@ class EwtEstimator:
 
     def record_answered(self, queue: str, waited_s: float, now: float) -> None:
         """A call of ``queue`` was answered after waiting ``waited_s`` seconds."""
-        _check_non_negative("waited_s", waited_s)
-        _check_finite("now", now)
+        require_non_negative("waited_s", waited_s, EwtError)
+        require_finite("now", now, EwtError)
         stats = self._stats(queue)
         decay = self._decay(stats, now)
         stats.wait_sum = stats.wait_sum * decay + waited_s
@@ -91,7 +92,7 @@ class EwtEstimator:
 
     def record_handled(self, queue: str, handle_s: float) -> None:
         """A call of ``queue`` was handled in ``handle_s`` seconds (talk and wrap-up: what blocks the agent)."""
-        _check_non_negative("handle_s", handle_s)
+        require_non_negative("handle_s", handle_s, EwtError)
         stats = self._stats(queue)
         stats.handled += 1
         step = max(self._aht_alpha, 1.0 / (stats.handled + self._prior_weight))
@@ -104,7 +105,7 @@ class EwtEstimator:
 
     def recent_wait(self, queue: str, now: float) -> float | None:
         """Time-weighted average wait of the recently answered calls; None once it is all forgotten."""
-        _check_finite("now", now)
+        require_finite("now", now, EwtError)
         stats = self._queues.get(queue)
         if stats is None or self._decayed_weight(stats, now) < FORGOTTEN_WEIGHT:
             return None
@@ -123,7 +124,7 @@ class EwtEstimator:
         _check_count("waiting_ahead", waiting_ahead)
         _check_count("eligible_agents_busy", eligible_agents_busy)
         _check_count("eligible_agents_available", eligible_agents_available)
-        _check_finite("now", now)
+        require_finite("now", now, EwtError)
         position = waiting_ahead + 1
         if eligible_agents_available >= position:
             return 0.0
@@ -182,29 +183,18 @@ def band(seconds: float, bands: Sequence[float]) -> int:
     With ``bands=[60, 180]``: under a minute -> 0, one to three minutes -> 1, three or more -> 2. A
     bound belongs to the band above it, so "less than one minute" is never said of a full minute.
     """
-    _check_non_negative("seconds", seconds)
+    require_non_negative("seconds", seconds, EwtError)
     for index, bound in enumerate(bands):
-        _check_non_negative(f"bands[{index}]", bound)
+        require_non_negative(f"bands[{index}]", bound, EwtError)
     if any(lower >= upper for lower, upper in pairwise(bands)):
         raise EwtError(f"bands must be strictly increasing, got {list(bands)!r}")
     return bisect_right(bands, seconds)
 
 
-def _check_finite(name: str, value: float) -> None:
-    if not math.isfinite(value):
-        raise EwtError(f"{name} must be a finite number, got {value!r}")
 
 
-def _check_non_negative(name: str, value: float) -> None:
-    _check_finite(name, value)
-    if value < 0:
-        raise EwtError(f"{name} must not be negative, got {value!r}")
 
 
-def _check_positive(name: str, value: float) -> None:
-    _check_finite(name, value)
-    if value <= 0:
-        raise EwtError(f"{name} must be positive, got {value!r}")
 
 
 def _check_count(name: str, value: int) -> None:

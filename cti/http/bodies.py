@@ -8,8 +8,6 @@ from aiohttp import web
 
 from cti.errors import CtiError
 
-YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
-
 
 class BodyInvalid(CtiError):
     """Answered 400 by every route."""
@@ -28,10 +26,6 @@ async def json_object(request: web.Request, allowed: tuple[str, ...]) -> dict[st
     if unknown:
         raise BodyInvalid(f"unknown field(s): {', '.join(unknown)} (allowed: {', '.join(allowed)})")
     return data
-
-
-def is_yaml(request: web.Request) -> bool:
-    return request.content_type in YAML_TYPES
 
 
 async def body_text(request: web.Request, limit: int) -> str:

@@ -185,16 +185,12 @@ class FlowRun:
 
     async def _ending(self, node_id: str, node: object) -> Outcome:
         self.path.append(node_id)
-        match node:
-            case VoicemailNode():
-                return Outcome("voicemail", reason=node.reason)
-            case TransferNode():
-                await self._play_all(node.prompts)
-                return Outcome("transfer", number=node.number)
-            case HangupNode():
-                await self._play_all(node.prompts)
-                return Outcome("hangup")
-        raise FlowRunError(f"node {node_id!r}: unknown node type {type(node).__name__}")
+        if isinstance(node, TransferNode | HangupNode):
+            await self._play_all(node.prompts)
+        outcome = ending_outcome(node)
+        if outcome is None:
+            raise FlowRunError(f"node {node_id!r}: unknown node type {type(node).__name__}")
+        return outcome
 
     async def _play_all(self, prompts: list[str]) -> None:
         for prompt in prompts:
@@ -213,6 +209,18 @@ class FlowRun:
         if estimate is None:
             return False
         return condition.wait.min_s <= estimate and (condition.wait.max_s is None or estimate < condition.wait.max_s)
+
+
+def ending_outcome(node: object) -> Outcome | None:
+    """Where a voicemail, transfer or hang-up node sends the call; None for any other node."""
+    match node:
+        case VoicemailNode():
+            return Outcome("voicemail", reason=node.reason)
+        case TransferNode():
+            return Outcome("transfer", number=node.number)
+        case HangupNode():
+            return Outcome("hangup")
+    return None
 
 
 def matches(condition: Condition, caller: CallerProfile, language: str, hours_state: str) -> bool:

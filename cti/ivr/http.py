@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from cti.db.models import ServiceNumber
 from cti.http.auth import REQUEST_ROLE, Handler, Role, requires
-from cti.http.bodies import BodyInvalid, body_text, is_yaml, json_object
+from cti.http.bodies import BodyInvalid, body_text, json_object
 from cti.ivr.documents import MAX_DOCUMENT_BYTES, dump_yaml, export_document, import_document, load_yaml
 from cti.ivr.errors import DocumentInvalid, ServiceNotFound
 from cti.ivr.flow import FlowInvalid
@@ -61,11 +61,8 @@ def ivr_errors(handler: Handler) -> Handler:
 
 
 async def read_document(request: web.Request) -> Any:
-    """A JSON or YAML body, whichever the Content-Type says."""
-    if is_yaml(request):
-        return load_yaml(await body_text(request, MAX_DOCUMENT_BYTES))
-    text = await body_text(request, MAX_DOCUMENT_BYTES)
-    return load_yaml(text) if text.strip() else None  # JSON is YAML: one parser, the same errors
+    """A JSON or YAML body (JSON is YAML: one parser, the same errors); None when empty."""
+    return load_yaml(await body_text(request, MAX_DOCUMENT_BYTES))
 
 
 @requires(*EDITORS)

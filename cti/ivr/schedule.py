@@ -129,7 +129,7 @@ class _DayPlan:
 def state_at(hours: OpeningHours, instant: datetime) -> ScheduleState:
     """The state at ``instant``: override first, then dated entries, public holidays, weekly ranges."""
     at = _utc(instant, "instant")
-    override = _active_override(hours.override, at)
+    override = active_override(hours.override, at)
     if override is not None:
         status = ScheduleStatus.OVERRIDE_OPEN if override.state == "open" else ScheduleStatus.OVERRIDE_CLOSED
         return ScheduleState(status, override.reason)
@@ -144,7 +144,7 @@ def next_opening(hours: OpeningHours, instant: datetime) -> datetime | None:
     """First instant >= ``instant`` that is open (in the service's zone), or None within 370 days."""
     at = _utc(instant, "instant")
     zone = _zone(hours)
-    override = _active_override(hours.override, at)
+    override = active_override(hours.override, at)
     if override is not None and override.state == "open":
         return at.astimezone(zone)
     start = at if override is None else _utc(override.until, "override.until")
@@ -156,7 +156,7 @@ def next_closing(hours: OpeningHours, instant: datetime) -> datetime | None:
     """First instant >= ``instant`` that is not open (in the service's zone), or None within 370 days."""
     at = _utc(instant, "instant")
     zone = _zone(hours)
-    override = _active_override(hours.override, at)
+    override = active_override(hours.override, at)
     if override is not None and override.state == "closed":
         return at.astimezone(zone)
     start = at if override is None else _utc(override.until, "override.until")
@@ -192,7 +192,7 @@ def _utc(instant: datetime, what: str) -> datetime:
     return instant.astimezone(UTC)
 
 
-def _active_override(override: Override | None, at: datetime) -> Override | None:
+def active_override(override: Override | None, at: datetime) -> Override | None:
     """The override in force at ``at`` (UTC); it expires by itself, so no one has to remember to clear it."""
     if override is None or at >= _utc(override.until, "override.until"):
         return None

@@ -21,7 +21,16 @@ from cti.ivr.default_flow import DEFAULT_FLOW
 from cti.ivr.engine import CallFacts, QueueCheck, WaitEstimate, no_acd, no_estimate
 from cti.ivr.errors import ServiceNotFound
 from cti.ivr.flow import Flow, dump_flow, parse_flow
-from cti.ivr.schedule import OpeningHours, Override, ScheduleError, ScheduleState, next_closing, next_opening, state_at
+from cti.ivr.schedule import (
+    OpeningHours,
+    Override,
+    ScheduleError,
+    ScheduleState,
+    active_override,
+    next_closing,
+    next_opening,
+    state_at,
+)
 from cti.ivr.schedule_parse import dump_opening_hours, parse_opening_hours, validate_override
 from cti.ivr.simulator import Simulation, simulate
 from cti.ivr.store import StoredService, load_service, require_service, write_flow, write_hours, write_override
@@ -146,12 +155,7 @@ class IvrService:
         change = next_closing(hours, instant) if state.is_open else next_opening(hours, instant)
         return {"configured": True, "at": instant.isoformat(), **_state_dict(state),
                 "next_change": change.isoformat() if change else None, "timezone": hours.timezone,
-                "override": stored.override if _active(stored.override, instant) else None}
-
-
-def _active(override: dict[str, Any] | None, instant: datetime) -> bool:
-    """An expired override is history: it no longer shows as set."""
-    return override is not None and datetime.fromisoformat(override["until"]) > instant
+                "override": stored.override if active_override(hours.override, instant) else None}
 
 
 def _hours_of(stored: StoredService) -> OpeningHours | None:

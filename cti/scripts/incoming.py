@@ -21,8 +21,7 @@ from cti.db import Database
 from cti.db.models import CallRecord
 from cti.ivr.agi_io import AgiCallIO
 from cti.ivr.default_flow import DEFAULT_FLOW
-from cti.ivr.engine import CallFacts, FlowRun, Outcome
-from cti.ivr.flow import HangupNode, TransferNode, VoicemailNode
+from cti.ivr.engine import CallFacts, FlowRun, Outcome, ending_outcome
 from cti.ivr.service import IvrService, PreparedCall
 from cti.prompts import PromptStore
 from cti.scripts.flow import CallContext, guarded_flow, store_outcome
@@ -86,10 +85,10 @@ class IncomingCall:
             return
         if prepared is None:
             prepared = self._outage_plan(session.env, ctx)
-        await session.set_variable("CHANNEL(language)", ctx.language)
-        run = FlowRun(prepared.flow, prepared.facts, AgiCallIO(session, self.prompts, prepared.facts.instant),
-                      ctx.language, wait_estimate=self.ivr.wait_estimate, queue_check=self.ivr.queue_check,
-                      path=ctx.path)
+        call_io = AgiCallIO(session, self.prompts, prepared.facts.instant)
+        await call_io.set_language(ctx.language)
+        run = FlowRun(prepared.flow, prepared.facts, call_io, ctx.language, wait_estimate=self.ivr.wait_estimate,
+                      queue_check=self.ivr.queue_check, path=ctx.path)
         try:
             outcome = await run.run()
         finally:
@@ -122,15 +121,7 @@ class IncomingCall:
         await session.stream_file(self.prompts.playable(ctx.language, ERROR_PROMPT))
         fallback = prepared.flow.nodes.get(prepared.flow.fallback) if prepared and prepared.flow.fallback else None
         ctx.path.append("error")
-        match fallback:
-            case TransferNode():
-                await self._route(session, ctx, Outcome("transfer", number=fallback.number))
-            case HangupNode():
-                await self._route(session, ctx, Outcome("hangup"))
-            case VoicemailNode():
-                await self._route(session, ctx, Outcome("voicemail", reason=fallback.reason))
-            case _:
-                await self._route(session, ctx, Outcome("voicemail", reason="request"))
+        await self._route(session, ctx, ending_outcome(fallback) or Outcome("voicemail", reason="request"))
         ctx.outcome = "error"
 
     async def _close(self, env: AgiEnvironment, ctx: CallContext) -> None:
