@@ -16,9 +16,10 @@ from cti.agi import AgiCommandError, AgiHangup, AgiSession, FastAgiServer, Scrip
 from cti.agi.stats import AgiStats, is_timed
 from cti.app import build_app
 from cti.db.migrate import upgrade_async
-from cti.settings import AgiSettings, load_settings
+from cti.settings import AgiSettings
 from tests.fakes.agi_peer import DEAD, UNKNOWN, AgiPeer, asterisk_env, hangup_then
 from tests.fakes.ami_peer import AmiPeer
+from tests.support.app import app_settings
 
 Script = Callable[[AgiSession], Awaitable[None]]
 ENV = asterisk_env("test")
@@ -176,11 +177,7 @@ def _answer_all_with(prefix: str = "", reply: str = "") -> Callable[[str], str]:
 async def test_status_shows_the_agi_latencies(tmp_path: Path) -> None:
     ami = AmiPeer()
     await ami.start()
-    settings = load_settings(environ={
-        "CTI_AMI__PORT": str(ami.port), "CTI_AMI__SECRET": AmiPeer.secret, "CTI_AGI__PORT": "0",
-        "CTI_HTTP__PORT": "0", "CTI_PATHS__MEDIA_DIR": str(tmp_path / "media"),
-        "CTI_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path}/cti.sqlite3",
-    })
+    settings = app_settings(tmp_path, ami.port)
     await upgrade_async(settings.database)
     app = build_app(settings)
     await app.start()

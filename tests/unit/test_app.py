@@ -14,9 +14,10 @@ from cti.db.migrate import upgrade_async
 from cti.db.models import CallRecord
 from cti.demo import seed_demo
 from cti.prompts import PromptStore, build_placeholders
-from cti.settings import Settings, load_settings
+from cti.settings import Settings
 from tests.fakes.agi_peer import AgiPeer, asterisk_env
 from tests.fakes.ami_peer import AmiPeer
+from tests.support.app import app_settings
 from tests.support.ivr import MONDAY_10, fixed_clock, keys_by_prompt
 
 TOKEN = "k" * 32
@@ -26,13 +27,8 @@ PROMPTS = {name: {"en": name, "fr": name} for name in
 
 
 def _settings(tmp_path: Path, ami_port: int, db_url: str | None = None) -> Settings:
-    env = {
-        "CTI_AMI__PORT": str(ami_port), "CTI_AMI__SECRET": AmiPeer.secret, "CTI_AMI__RECONNECT_MIN": "0.05",
-        "CTI_AGI__PORT": "0", "CTI_HTTP__PORT": "0", "CTI_PATHS__MEDIA_DIR": str(tmp_path / "media"),
-        "CTI_DATABASE__URL": db_url or f"sqlite+aiosqlite:///{tmp_path}/cti.sqlite3",
-        "CTI_SECURITY__API_TOKENS": f'{{ "{TOKEN}" = "admin" }}',
-    }
-    return load_settings(environ=env)
+    return app_settings(tmp_path, ami_port, db_url, CTI_AMI__RECONNECT_MIN="0.05",
+                        CTI_SECURITY__API_TOKENS=f'{{ "{TOKEN}" = "admin" }}')
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from cti.app import build_app
 from cti.db import Database
 from cti.db.migrate import upgrade_async
 from cti.db.models import CallRecord
-from cti.settings import load_settings
 from tests.fakes.agi_peer import AgiPeer, asterisk_env
 from tests.fakes.ami_peer import AmiPeer
 from tests.fakes.voicemail_asterisk import FakeAsterisk
+from tests.support.app import app_settings
 from tickets.models import Attachment, Recording, Ticket
 
 TOKEN = "v" * 32
@@ -26,13 +26,8 @@ TOKEN = "v" * 32
 async def test_voicemail_through_the_composed_app_becomes_a_ticket(tmp_path: Path) -> None:
     ami = AmiPeer()
     await ami.start()
-    settings = load_settings(environ={
-        "CTI_AMI__PORT": str(ami.port), "CTI_AMI__SECRET": AmiPeer.secret, "CTI_AGI__PORT": "0",
-        "CTI_HTTP__PORT": "0", "CTI_PATHS__MEDIA_DIR": str(tmp_path / "media"),
-        "CTI_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path}/cti.sqlite3",
-        "CTI_TRANSCRIPTION__MODELS_DIR": str(tmp_path / "no-models"), "CTI_TRANSCRIPTION__WORKERS": "1",
-        "CTI_SECURITY__API_TOKENS": f'{{ "{TOKEN}" = "agent" }}',
-    })
+    settings = app_settings(tmp_path, ami.port, CTI_TRANSCRIPTION__MODELS_DIR=str(tmp_path / "no-models"),
+                            CTI_TRANSCRIPTION__WORKERS="1", CTI_SECURITY__API_TOKENS=f'{{ "{TOKEN}" = "agent" }}')
     await upgrade_async(settings.database)
     app = build_app(settings)
     await app.start()
