@@ -15,8 +15,10 @@ import pytest
 
 from cti.agi import AgiSession, ScriptRegistry
 from cti.ami import AmiClient
+from cti.contacts.models import BlockedNumber
 from cti.db import Database
 from cti.db.models import CallRecord
+from cti.demo import seed_demo
 from cti.ivr.documents import import_document
 from cti.prompts import PromptStore
 from cti.scripts.incoming import IncomingCall
@@ -134,3 +136,45 @@ async def test_the_next_opening_is_said_with_the_languages_own_sounds(
     assert said.get("ResultCode") == "200", dict(said)
     assert not [record for record in caplog.records if "SAY DATETIME failed" in record.getMessage()]
     assert row.language == language
+
+
+async def test_the_demo_desk_lets_the_caller_choose_french_then_routes_the_menu_key(
+    ami: AmiClient, ami_events: EventLog, agi_registry: ScriptRegistry, prompt_store: PromptStore,
+    database: Database,
+) -> None:
+    """The demo number's own flow: caller rules, hours, greeting, language menu (2: French), main menu (9)."""
+    ivr = ivr_service(database, prompt_store.root, MONDAY_10)
+    await seed_demo(ivr)
+    agi_registry.register("incoming")(IncomingCall(database, prompt_store, ivr))
+    reasons: list[str] = []
+
+    @agi_registry.register("voicemail")
+    async def voicemail_reached(session: AgiSession) -> None:
+        reasons.append(session.env.query.get("reason", ""))
+        await session.hangup()
+
+    caller = f"+3361{uuid.uuid4().int % 10**7:07d}"
+    await place_simulated_call(ami, "5551000", caller, digits=_after_greeting(prompt_store) + "2" + "w" * 6 + "9",
+                               hold=25)
+    row = await finished_call(database, caller)
+    assert row.path == "screen:default > hours:open > welcome > language:fr > main:9 > message"
+    assert (row.language, row.outcome, reasons) == ("fr", "to_voicemail", ["request"])
+    streamed = [command.split()[2] for command in _commands(ami_events, row) if command.startswith("STREAM FILE")]
+    assert streamed[1].endswith("/en/choose-language") and streamed[2].endswith("/fr/main-menu")
+
+
+async def test_a_blocked_caller_hears_the_refusal_and_is_hung_up(
+    ami: AmiClient, ami_events: EventLog, agi_registry: ScriptRegistry, prompt_store: PromptStore,
+    database: Database,
+) -> None:
+    ivr = ivr_service(database, prompt_store.root, MONDAY_10)
+    await seed_demo(ivr)
+    caller = f"+3362{uuid.uuid4().int % 10**7:07d}"
+    async with database.session() as session:
+        session.add(BlockedNumber(number=caller, reason="test"))
+    agi_registry.register("incoming")(IncomingCall(database, prompt_store, ivr))
+    await place_simulated_call(ami, "5551000", caller, hold=15)
+    row = await finished_call(database, caller)
+    assert (row.path, row.outcome) == ("screen:rule1 > refuse", "completed")
+    assert _streamed(_commands(ami_events, row)) == ["blocked-caller"]
+    assert "HANGUP" in _commands(ami_events, row)
