@@ -18,6 +18,7 @@ RUN pip install . && rm -rf /src
 COPY asterisk-config/templates /usr/local/share/cti/asterisk-config/templates
 COPY prompts/catalog.toml /usr/local/share/cti/prompts/catalog.toml
 COPY demo/services /usr/local/share/cti/demo/services
+COPY demo/acd.yaml /usr/local/share/cti/demo/acd.yaml
 
 # espeak-ng + sox speak the placeholder prompts (cti prompts build); ffmpeg converts uploads and voicemail.
 RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng sox ffmpeg \

@@ -10,6 +10,11 @@ from typing import Any
 from aiohttp import web
 
 from cti import __version__
+from cti.acd import http as acd_http
+from cti.acd import live_http as acd_live_http
+from cti.acd.service import AcdService
+from cti.acd.shared import AgentBoard
+from cti.acd.store import AcdStore
 from cti.agi import FastAgiServer, ScriptRegistry
 from cti.ami import AmiClient
 from cti.channels import ChannelTracker
@@ -21,6 +26,7 @@ from cti.ivr import http as ivr_http
 from cti.ivr.service import Clock, IvrService, ivr_service
 from cti.prompts import PromptStore
 from cti.scripts.incoming import IncomingCall
+from cti.scripts.queue import QueueScript
 from cti.settings import Settings
 from cti.state import StateBackend, make_state_backend
 from tickets import http as tickets_http
@@ -44,6 +50,7 @@ class CtiApp:
     tickets: TicketService
     ivr: IvrService | None = None
     voicemail: Voicemail | None = None
+    acd: AcdService | None = None
     web_app: web.Application = field(init=False)
     _runner: web.AppRunner | None = field(default=None, init=False)
 
@@ -53,9 +60,14 @@ class CtiApp:
         if self.ivr is not None:
             ivr_http.add_routes(self.web_app, self.ivr)
             contacts_http.add_routes(self.web_app, self.ivr.directory)
+        if self.acd is not None:
+            acd_http.add_config_routes(self.web_app, self.acd.store, self.acd.reload)
+            acd_live_http.add_live_routes(self.web_app, self.acd)
 
     async def start(self) -> None:
         await self.ami.start()  # connects in the background; calls are served even while Asterisk is down
+        if self.acd is not None:
+            await self.acd.start()
         await self.agi.start()
         if self.voicemail is not None:
             await self.voicemail.start()  # orphan recovery and the workers run in the background
@@ -77,6 +89,8 @@ class CtiApp:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.agi.stop()
+        if self.acd is not None:
+            await self.acd.stop()
         if self.voicemail is not None:
             await self.voicemail.stop()
         await self.ami.stop()
@@ -112,6 +126,10 @@ def build_app(settings: Settings, clock: Clock = utcnow) -> CtiApp:
     registry.register("incoming")(IncomingCall(db, prompts, ivr, settings.asterisk.default_language,
                                                on_close=voicemail.abandoned_hook))
     registry.register("voicemail")(voicemail.script)
-    agi = FastAgiServer(registry, settings.agi)
     ami = AmiClient(settings.ami)
-    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami), tickets, ivr, voicemail)
+    acd = AcdService(AcdStore(db), AgentBoard(state), state, db, ami, node_id=settings.acd.node_id)
+    ivr.wait_estimate, ivr.queue_check = acd.wait_estimate, acd.queue_check
+    registry.register("queue")(QueueScript(acd, db, prompts, ivr.directory, settings.acd,
+                                           settings.asterisk.default_language))
+    agi = FastAgiServer(registry, settings.agi)
+    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami), tickets, ivr, voicemail, acd)

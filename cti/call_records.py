@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
+from cti.agi import AgiEnvironment
 from cti.db import Database
 from cti.db.base import utcnow
 from cti.db.models import CallRecord, ServiceNumber
@@ -17,6 +18,22 @@ async def find_service(db: Database, number: str) -> ServiceNumber | None:
             select(ServiceNumber).where(ServiceNumber.number == number, ServiceNumber.enabled.is_(True))
         )
         return found.first()
+
+
+async def find_call(db: Database, uniqueid: str) -> CallRecord | None:
+    """The row of the call on channel ``uniqueid`` (scripts after the first extend the same row)."""
+    async with db.session() as session:
+        return (await session.scalars(select(CallRecord).where(CallRecord.uniqueid == uniqueid))).first()
+
+
+def new_call_row(env: AgiEnvironment, language: str) -> CallRecord:
+    """A row for a call that reached a later script without going through ``incoming``."""
+    return CallRecord(uniqueid=env.uniqueid, channel=env.channel, caller_number=_known(env.callerid),
+                      caller_name=_known(env.calleridname), called_number=_known(env.extension), language=language)
+
+
+def _known(value: str) -> str:
+    return "" if value == "unknown" else value
 
 
 async def open_call(db: Database, record: CallRecord) -> int:

@@ -1,4 +1,4 @@
-"""The ``cti`` command: serve, db upgrade, demo, check-config, asterisk-config, prompts build, models, ivr."""
+"""The ``cti`` command: serve, db upgrade, demo, check-config, asterisk-config, prompts build, models, ivr, acd."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cti.acd import cli as acd_cli
 from cti.ivr import cli as ivr_cli
 from cti.settings import Settings, SettingsError, load_settings
 
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     build.set_defaults(run=_prompts_build)
     _add_models_commands(commands)
     ivr_cli.add_commands(commands)
+    acd_cli.add_commands(commands)
     return parser
 
 
@@ -91,10 +93,11 @@ def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    from cti.demo import seed_demo
+    from cti.demo import seed_acd_demo, seed_demo
 
     _db_upgrade(settings, args)
     print(f"demo data: {ivr_cli.with_ivr(settings, seed_demo)} service numbers imported")
+    print(f"demo data: {acd_cli.with_store(settings, seed_acd_demo)} ACD agents imported")
     args.force = False
     return _prompts_build(settings, args)
 

@@ -163,6 +163,23 @@ class IvrSettings(_Section):
     default_region: str = Field("FR", pattern=r"^[A-Z]{2}$")
 
 
+def _default_contract_priority() -> dict[str, int]:
+    return {"standard": 0, "gold": 10, "platinum": 20}
+
+
+class AcdSettings(_Section):
+    """Caller priority = the IVR's (enqueue node) + the contract's + the VIP bonus; higher is answered first.
+
+    ``node_id`` names this server among several sharing Redis (default: host name and process id).
+    ``preferred_agent_days``: the last agent who answered a caller is preferred for calls within that many days.
+    """
+
+    contract_priority: dict[str, int] = Field(default_factory=_default_contract_priority)
+    vip_priority: int = Field(30, ge=0, le=1000)
+    node_id: str = Field("", pattern=r"^[A-Za-z0-9_.-]{0,64}$")
+    preferred_agent_days: int = Field(30, ge=0, le=365)
+
+
 class SmtpSettings(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -188,6 +205,7 @@ class Settings(_Section):
     transcription: TranscriptionSettings = TranscriptionSettings()
     smtp: SmtpSettings = SmtpSettings()
     ivr: IvrSettings = IvrSettings()
+    acd: AcdSettings = AcdSettings()
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -89,15 +89,26 @@ class AgentIndex:
         for agent in self._candidates(needed):
             self._enter(agent, ((needed, members),))
 
-    def best(self, needed: Requirement) -> tuple[Agent, int] | None:
-        """The first available member of ``needed`` in rank order, with its score; stale entries dropped."""
+    def best(self, needed: Requirement, excluded: frozenset[str] = frozenset()) -> tuple[Agent, int] | None:
+        """The first available member of ``needed`` in rank order, with its score; stale entries dropped.
+
+        Members in ``excluded`` are stepped over (set aside and put back): a handful at most, per call.
+        """
         ready = self._members[needed].ready
+        aside = []
+        found = None
         while ready:
             agent = self._live(ready[0], needed)
-            if agent is not None:
-                return agent, -ready[0][0]
-            heappop(ready)
-        return None
+            if agent is None:
+                heappop(ready)
+            elif agent.id in excluded:
+                aside.append(heappop(ready))
+            else:
+                found = agent, -ready[0][0]
+                break
+        for entry in aside:
+            heappush(ready, entry)
+        return found
 
     def take_opened(self) -> set[Requirement]:
         """The requirements that gained an available member since the last call (the others only lost)."""

@@ -43,6 +43,7 @@ class Rule(StrEnum):
 # Why an agent of a pool was not chosen, besides its state (AgentState values other than "available").
 LACKS_SKILLS = "lacks_skills"
 RANKED_LOWER = "ranked_lower"
+MISSED_THIS_CALL = "missed_this_call"
 
 
 class RoutingError(CtiError):
@@ -133,6 +134,7 @@ class WaitingCall:
     skills: Mapping[str, int] | None = None  # replaces the queue's base skills for this call (IVR choice)
     preferred_agent: str | None = None
     preferred_window_s: float = 0.0  # the preferred agent is tried first while waited < this
+    excluded: frozenset[str] = frozenset()  # agents who let this call ring unanswered: try the others
 
 
 @dataclass(frozen=True, slots=True)

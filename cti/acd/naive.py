@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from cti.acd.model import (
     LACKS_SKILLS,
+    MISSED_THIS_CALL,
     RANKED_LOWER,
     Agent,
     AgentState,
@@ -70,7 +71,7 @@ def naive_decide(
     preferred, where = preferred_outcome(call, favourite, pools, now)
     reports: list[PoolReport] = []
     for index, pool in enumerate(pools):
-        best, tally, ids = scan(agents.values(), pool, detail)
+        best, tally, ids = scan(agents.values(), pool, detail, call.excluded)
         chosen = favourite if preferred == "chosen" else best
         if chosen is not None and (preferred != "chosen" or index == where):
             reports.append(report(pool, tally, ids, chosen.id))
@@ -81,8 +82,8 @@ def naive_decide(
     return unassigned(spec, call, step, tuple(reports), preferred, now)
 
 
-def scan(agents: Iterable[Agent], pool: Pool, detail: bool) -> Scan:
-    """The best available agent of ``pool`` and every agent's reason, in one pass over all agents."""
+def scan(agents: Iterable[Agent], pool: Pool, detail: bool, excluded: frozenset[str] = frozenset()) -> Scan:
+    """The best available agent of ``pool`` (not in ``excluded``) and every agent's reason, in one pass."""
     needed = pool.requirement
     best: Agent | None = None
     best_rank = None
@@ -93,6 +94,8 @@ def scan(agents: Iterable[Agent], pool: Pool, detail: bool) -> Scan:
             reason = LACKS_SKILLS
         elif agent.state is not AgentState.AVAILABLE:
             reason = agent.state.value
+        elif agent.id in excluded:
+            reason = MISSED_THIS_CALL
         else:
             reason = RANKED_LOWER
             rank = agent_rank(agent, score(agent.skills, needed))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from cti.acd.model import (
+    MISSED_THIS_CALL,
     RANKED_LOWER,
     Agent,
     AgentState,
@@ -99,6 +100,8 @@ def preferred_outcome(
         return "window_over", -1
     if agent is None:
         return "unknown_agent", -1
+    if agent.id in call.excluded:
+        return MISSED_THIS_CALL, -1
     index = next((i for i, pool in enumerate(pools) if holds(agent.skills, pool.requirement)), -1)
     if index < 0:
         return "lacks_skills", -1

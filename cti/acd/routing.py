@@ -56,6 +56,7 @@ from cti.acd.naive import report, scan
 from cti.acd.policy import CallOrder, assigned, call_order, pools_at, preferred_outcome, step_at, unassigned
 
 RouteKey = tuple[Pool, ...]
+GroupKey = tuple[RouteKey, frozenset[str]]  # the pools, and the agents the calls exclude
 
 
 @dataclass(slots=True, eq=False)
@@ -63,6 +64,7 @@ class _Group:
     """The waiting calls that need the same pools, in call order. Hashed by identity: keys are long."""
 
     key: RouteKey
+    excluded: frozenset[str] = frozenset()
     calls: list[CallOrder] = field(default_factory=list)
 
 
@@ -90,7 +92,7 @@ class Router:
         self._index = AgentIndex()
         self._queues: dict[str, QueueSpec] = {}
         self._calls: dict[str, _Waiting] = {}
-        self._groups: dict[RouteKey, _Group] = {}  # kept when empty: bounded like the requirements
+        self._groups: dict[GroupKey, _Group] = {}  # kept when empty: bounded like the requirements
         self._users: dict[Requirement, list[_Group]] = {}  # requirement -> groups with a pool needing it
         self._dirty: set[_Group] = set()  # calls joined since the last pass
         self._step_due: list[tuple[float, int, str, int]] = []  # (when, serial, call id, step it leaves)
@@ -204,12 +206,13 @@ class Router:
         missing = sorted({name for step in spec.steps for name in step.borrow} - self._queues.keys())
         if missing:
             raise UnknownQueue(f"queue {spec.name!r} borrows from unknown queues {missing}")
-        return tuple(self._group(pools_at(self._queues, call, step)) for step in range(len(spec.steps) + 1))
+        steps = range(len(spec.steps) + 1)
+        return tuple(self._group(pools_at(self._queues, call, step), call.excluded) for step in steps)
 
-    def _group(self, key: RouteKey) -> _Group:
-        group = self._groups.get(key)
+    def _group(self, key: RouteKey, excluded: frozenset[str]) -> _Group:
+        group = self._groups.get((key, excluded))
         if group is None:
-            group = self._groups[key] = _Group(key)
+            group = self._groups[key, excluded] = _Group(key, excluded)
             for pool in key:
                 self._index.track(pool.requirement)
                 self._users.setdefault(pool.requirement, []).append(group)
@@ -221,8 +224,18 @@ class Router:
         self._dirty.add(group)
 
     def _unfile(self, entry: _Waiting) -> None:
-        calls = entry.groups[entry.step].calls
-        del calls[bisect_left(calls, entry.order)]
+        group = entry.groups[entry.step]
+        del group.calls[bisect_left(group.calls, entry.order)]
+        if group.excluded and not group.calls:  # such groups are per call: drop them, unlike the shared ones
+            self._drop(group)
+
+    def _drop(self, group: _Group) -> None:
+        del self._groups[group.key, group.excluded]
+        self._dirty.discard(group)
+        for pool in group.key:
+            users = self._users[pool.requirement]
+            if group in users:
+                users.remove(group)
 
     def _forget(self, entry: _Waiting) -> None:
         self._unfile(entry)
@@ -300,7 +313,7 @@ class Router:
         if preferred == "chosen":
             return _Choice(self._index.agents[call.preferred_agent or ""], where, preferred)
         for index, pool in enumerate(pools):
-            best = self._index.best(pool.requirement)
+            best = self._index.best(pool.requirement, call.excluded)
             if best is not None:
                 return _Choice(best[0], index, preferred)
         return _Choice(None, len(pools) - 1, preferred)
@@ -313,21 +326,25 @@ class Router:
         self, call: WaitingCall, step: int, pools: RouteKey, choice: _Choice, now: float, detail: bool
     ) -> Decision:
         chosen = choice.agent
-        reports = self._reports(pools[: choice.pool + 1], None if chosen is None else chosen.id, detail)
+        reports = self._reports(pools[: choice.pool + 1], None if chosen is None else chosen.id, detail, call.excluded)
         if chosen is None:
             return unassigned(self._queues[call.queue], call, step, reports, choice.preferred, now)
         rule = Rule.PREFERRED if choice.preferred == "chosen" else Rule.BORROWED if choice.pool else Rule.BEST_MATCH
         points = self._index.score_of(chosen.id, pools[choice.pool].requirement)
         return assigned(call, step, rule, chosen, points, reports, choice.preferred, now)
 
-    def _reports(self, pools: RouteKey, chosen: str | None, detail: bool) -> tuple[PoolReport, ...]:
-        """One report per pool considered; only the last one holds the chosen agent."""
+    def _reports(
+        self, pools: RouteKey, chosen: str | None, detail: bool, excluded: frozenset[str]
+    ) -> tuple[PoolReport, ...]:
+        """One report per pool considered; only the last one holds the chosen agent. The fast reports count
+        agents by state only (an excluded agent counts as ranked lower); ``detail`` names the exclusions."""
         last = len(pools) - 1
         if not detail:
             return tuple(self._index.report(pool, chosen if i == last else None) for i, pool in enumerate(pools))
         agents = self._index.agents.values()
         return tuple(
-            report(pool, *scan(agents, pool, True)[1:], chosen if i == last else None) for i, pool in enumerate(pools)
+            report(pool, *scan(agents, pool, True, excluded)[1:], chosen if i == last else None)
+            for i, pool in enumerate(pools)
         )
 
     def _agent(self, agent_id: str) -> Agent:

@@ -309,6 +309,10 @@ class AgiSession:
     def say_digits(self, digits: str, escape_digits: str = "") -> AgiCall[str | None]:
         return self._call(format_command("SAY DIGITS", digits, escape_digits), _digit_or_none)
 
+    def say_number(self, number: int, escape_digits: str = "") -> AgiCall[str | None]:
+        """Speak a number in the channel's language ("vingt-trois"), with Asterisk's own sounds."""
+        return self._call(format_command("SAY NUMBER", str(int(number)), escape_digits), _digit_or_none)
+
     def wait_for_digit(self, timeout_ms: int) -> AgiCall[str | None]:
         """Wait for one DTMF digit; ``timeout_ms=-1`` waits forever. None on timeout."""
         budget = math.inf if timeout_ms < 0 else self._timeout + timeout_ms / 1000

@@ -43,3 +43,10 @@ class CallRecord(Base):
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
     outcome: Mapped[str] = mapped_column(String(32), default="in_progress")
     path: Mapped[str] = mapped_column(Text, default="")
+    # the ACD's part, when the call was queued: where, who answered, and how long it waited and talked
+    queue: Mapped[str | None] = mapped_column(String(64), default=None)
+    agent_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    enqueued_at: Mapped[datetime | None] = mapped_column(default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)
+    wait_s: Mapped[float | None] = mapped_column(default=None)
+    talk_s: Mapped[float | None] = mapped_column(default=None)

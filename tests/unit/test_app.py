@@ -143,7 +143,7 @@ async def test_every_route_of_the_composed_app_is_role_checked_and_denied_withou
             assert declared_roles(route.handler), f"{route.method} {route.resource} declares no roles"
             assert route.resource is not None
             path = route.resource.canonical.replace("{ticket_id}", "1").replace("{attachment_id}", "1").replace(
-                "{number}", "5551000").replace("{blocked_id}", "1")
+                "{number}", "5551000").replace("{blocked_id}", "1").replace("{id}", "x").replace("{name}", "x")
             async with http.request(route.method, f"http://127.0.0.1:{app.http_port}{path}") as response:
                 assert response.status == 401, f"{route.method} {path} answered {response.status}"
 

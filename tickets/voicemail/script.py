@@ -12,12 +12,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-
 from cti.agi import AgiEnvironment, AgiSession
-from cti.call_records import PATH_SEPARATOR, open_call
+from cti.call_records import PATH_SEPARATOR, find_call, new_call_row, open_call
 from cti.db import Database
-from cti.db.models import CallRecord
 from cti.prompts import LANGUAGES, PromptStore
 from cti.scripts.flow import CallContext, guarded_flow, store_outcome
 from cti.settings import VoicemailSettings
@@ -63,9 +60,9 @@ class VoicemailCall:
     async def _identify(self, env: AgiEnvironment, ctx: CallContext) -> None:
         """Reuse the call's row (and its language, unless forced) or open one; an outage is not fatal."""
         try:
-            existing = await _call_row(self.db, env.uniqueid)
+            existing = await find_call(self.db, env.uniqueid)
             if existing is None:
-                ctx.call_id = await open_call(self.db, _new_row(env, ctx.language))
+                ctx.call_id = await open_call(self.db, new_call_row(env, ctx.language))
                 return
             ctx.call_id = existing.id
             ctx.path = [part for part in existing.path.split(PATH_SEPARATOR) if part]
@@ -90,17 +87,3 @@ def call_reason(env: AgiEnvironment) -> str:
     """Why the caller is here (``?reason=``); anything unexpected is an explicit request."""
     reason = env.query.get("reason", "")
     return reason if reason in REASONS else "request"
-
-
-async def _call_row(db: Database, uniqueid: str) -> CallRecord | None:
-    async with db.session() as session:
-        return (await session.scalars(select(CallRecord).where(CallRecord.uniqueid == uniqueid))).first()
-
-
-def _new_row(env: AgiEnvironment, language: str) -> CallRecord:
-    return CallRecord(uniqueid=env.uniqueid, channel=env.channel, caller_number=_known(env.callerid),
-                      caller_name=_known(env.calleridname), called_number=_known(env.extension), language=language)
-
-
-def _known(value: str) -> str:
-    return "" if value == "unknown" else value

@@ -1,0 +1,178 @@
+"""REST API of the live ACD: agents' states and commands, waiting calls, decisions, stats, staffing.
+
+Agents, supervisors and admins change agents' states (log in with an extension, pause with a reason,
+resume, log out, end wrap-up); supervisors and admins see the queues, the waiting callers, why routing
+chose whom, and the live figures. A state change the agent's current state forbids (pausing during a call)
+answers 409 with the reason; the shared state being down answers 503.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from typing import Any
+
+from aiohttp import web
+
+from cti.acd.config import EndpointInvalid, normalise_endpoint
+from cti.acd.erlang import ErlangError, agents_needed
+from cti.acd.model import UnknownCall
+from cti.acd.service import AcdService
+from cti.acd.shared import AgentBusy, AgentStatus
+from cti.acd.store import AgentNotFound
+from cti.http.auth import Handler, Role, requires
+from cti.http.bodies import BodyInvalid, json_object
+from cti.state.errors import StateError
+
+LIVE_ACD_KEY: web.AppKey[AcdService] = web.AppKey("acd_service", AcdService)
+WATCHERS: tuple[Role, ...] = ("admin", "supervisor")
+EVERYONE: tuple[Role, ...] = ("admin", "supervisor", "agent")
+PAUSE_REASON = re.compile(r"^[\w][\w .'-]{0,39}$")
+MAX_EXTENSION = 80
+
+
+def add_live_routes(app: web.Application, acd: AcdService) -> None:
+    app[LIVE_ACD_KEY] = acd
+    agent = "/api/acd/agents/{id}"
+    app.router.add_get("/api/acd/live/agents", list_states)
+    app.router.add_post(agent + "/login", login)
+    app.router.add_post(agent + "/pause", pause)
+    app.router.add_post(agent + "/resume", resume)
+    app.router.add_post(agent + "/logout", logout)
+    app.router.add_post(agent + "/wrap-up/end", end_wrap_up)
+    app.router.add_get("/api/acd/live/calls", list_calls)
+    app.router.add_get("/api/acd/live/calls/{id}/explain", explain_call)
+    app.router.add_get("/api/acd/live/decisions", list_decisions)
+    app.router.add_get("/api/acd/live/stats", stats)
+    app.router.add_post("/api/acd/staffing", staffing)
+
+
+def live_errors(handler: Handler) -> Handler:
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (AgentNotFound, UnknownCall) as exc:
+            return web.json_response({"error": exc.code, "message": str(exc)}, status=404)
+        except AgentBusy as exc:
+            return web.json_response({"error": exc.code, "message": str(exc)}, status=409)
+        except (BodyInvalid, ErlangError) as exc:
+            return web.json_response({"error": exc.code, "message": str(exc)}, status=400)
+        except StateError as exc:
+            return web.json_response({"error": "state.unavailable", "message": str(exc)}, status=503)
+
+    return wrapper
+
+
+def _status(status: AgentStatus) -> web.Response:
+    data = dataclasses.asdict(status)
+    data["state"] = status.state.value
+    return web.json_response(data)
+
+
+@requires(*EVERYONE)
+@live_errors
+async def list_states(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"agents": request.app[LIVE_ACD_KEY].agent_states()})
+
+
+@requires(*EVERYONE)
+@live_errors
+async def login(request: web.Request) -> web.StreamResponse:
+    """``{"extension"?: "PJSIP/agent1" | "agent1" | "Local/x@ctx"}``; without it, the agent's usual phone."""
+    body = await _optional_body(request, ("extension",))
+    extension = body.get("extension")
+    if extension is not None:
+        extension = _extension(extension)
+    return _status(await request.app[LIVE_ACD_KEY].login(request.match_info["id"], extension))
+
+
+@requires(*EVERYONE)
+@live_errors
+async def pause(request: web.Request) -> web.StreamResponse:
+    """``{"reason": "lunch"}``: kept across restarts and shown on the wallboard."""
+    body = await json_object(request, allowed=("reason",))
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not PAUSE_REASON.match(reason.strip()):
+        raise BodyInvalid("reason: 1 to 40 letters, digits, spaces or .'- (e.g. \"lunch\", \"training\")")
+    return _status(await request.app[LIVE_ACD_KEY].pause(request.match_info["id"], reason.strip()))
+
+
+@requires(*EVERYONE)
+@live_errors
+async def resume(request: web.Request) -> web.StreamResponse:
+    return _status(await request.app[LIVE_ACD_KEY].resume(request.match_info["id"]))
+
+
+@requires(*EVERYONE)
+@live_errors
+async def logout(request: web.Request) -> web.StreamResponse:
+    return _status(await request.app[LIVE_ACD_KEY].logout(request.match_info["id"]))
+
+
+@requires(*EVERYONE)
+@live_errors
+async def end_wrap_up(request: web.Request) -> web.StreamResponse:
+    return _status(await request.app[LIVE_ACD_KEY].end_wrap_up(request.match_info["id"]))
+
+
+@requires(*WATCHERS)
+@live_errors
+async def list_calls(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"calls": request.app[LIVE_ACD_KEY].waiting_calls()})
+
+
+@requires(*WATCHERS)
+@live_errors
+async def explain_call(request: web.Request) -> web.StreamResponse:
+    """Why the caller has (or has not) got an agent: the rule, the pools, who was skipped and why."""
+    return web.json_response(request.app[LIVE_ACD_KEY].explain(request.match_info["id"]))
+
+
+@requires(*WATCHERS)
+@live_errors
+async def list_decisions(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"decisions": request.app[LIVE_ACD_KEY].decisions_log[::-1]})
+
+
+@requires(*WATCHERS)
+@live_errors
+async def stats(request: web.Request) -> web.StreamResponse:
+    return web.json_response(request.app[LIVE_ACD_KEY].stats())
+
+
+@requires(*WATCHERS)
+@live_errors
+async def staffing(request: web.Request) -> web.StreamResponse:
+    """Erlang C: ``{"calls_per_hour", "aht_s", "service_level" (0-1), "answer_within_s", "shrinkage"?,
+    "max_occupancy"?}`` -> agents needed on the phones and on the schedule."""
+    fields = ("calls_per_hour", "aht_s", "service_level", "answer_within_s", "shrinkage", "max_occupancy")
+    body = await json_object(request, allowed=fields)
+    numbers: dict[str, Any] = {}
+    for name in fields:
+        value = body.get(name)
+        if value is None and name in fields[:4]:
+            raise BodyInvalid(f"{name} is required")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise BodyInvalid(f"{name} must be a number")
+        numbers[name] = value
+    result = agents_needed(numbers["calls_per_hour"], numbers["aht_s"], numbers["service_level"],
+                           numbers["answer_within_s"], max_occupancy=numbers["max_occupancy"],
+                           shrinkage=numbers["shrinkage"] or 0.0)
+    return web.json_response(dataclasses.asdict(result))
+
+
+async def _optional_body(request: web.Request, allowed: tuple[str, ...]) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    return await json_object(request, allowed=allowed)
+
+
+def _extension(value: object) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_EXTENSION:
+        raise BodyInvalid("extension must be a non-empty string")
+    try:
+        return normalise_endpoint(value)
+    except EndpointInvalid as exc:
+        raise BodyInvalid(f"extension: {exc}") from None
