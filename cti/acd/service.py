@@ -54,6 +54,7 @@ RESYNC_S = 30.0  # re-read every agent's shared status this often, whatever pub/
 ATTACH_TIMEOUT_S = 10.0  # a redirected caller not back in the queue script by then has hung up
 RESUME_CONTEXT = "cti-queue-resume"  # extensions.conf: re-enters the queue script on the same channel
 ANSWERED_STATUS = "ANSWER"
+STALE_RINGING_S = 150.0  # longer than any ring timeout (120 s max): the node ringing the agent is gone
 RETRY_MISSED_AFTER_S = 30.0  # an agent who let a call ring is offered that call again only after this
 
 Monotonic = Callable[[], float]
@@ -531,10 +532,16 @@ class AcdService:
                 await asyncio.sleep(1.0)
 
     async def _end_wrap_ups(self) -> None:
+        """Wrap-ups past their end, and rings that outlived every ring timeout (their node died), end here."""
         now = self.board.now()
         for status in list(self.statuses.values()):
             if status.state is AgentState.WRAP_UP and status.until <= now:
                 await self._agent_step(status.agent_id, self.board.wrap_up_over(status.call))
+            elif status.state is AgentState.RINGING and now - status.since > STALE_RINGING_S:
+                if status.call not in self.calls:
+                    log.warning("agent %s: still ringing for call %s after %.0f s; freed", status.agent_id,
+                                status.call, now - status.since)
+                    await self._agent_step(status.agent_id, self.board.released(status.call))
 
     def _on_dial_end(self, event: Any) -> Awaitable[None] | None:
         if event.get("DialStatus") != ANSWERED_STATUS:
