@@ -10,6 +10,7 @@ from cti.db.base import utcnow
 from cti.db.models import CallRecord, ServiceNumber
 
 PATH_SEPARATOR = " > "  # how a call's IVR path is stored: "welcome > menu:9 > voicemail:request"
+CONTINUING = frozenset({"queued"})  # outcomes after which another script goes on with the call and ends it
 
 
 async def find_service(db: Database, number: str) -> ServiceNumber | None:
@@ -45,7 +46,9 @@ async def open_call(db: Database, record: CallRecord) -> int:
 
 async def close_call(db: Database, call_id: int, outcome: str, path: list[str], language: str | None = None) -> None:
     """``language``: the one the caller ended in (they may have chosen another at a language menu)."""
-    values = {"outcome": outcome, "path": PATH_SEPARATOR.join(path), "ended_at": utcnow()}
+    values: dict[str, object] = {"outcome": outcome, "path": PATH_SEPARATOR.join(path)}
+    if outcome not in CONTINUING:
+        values["ended_at"] = utcnow()
     if language is not None:
         values["language"] = language
     async with db.session() as session:

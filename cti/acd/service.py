@@ -537,11 +537,14 @@ class AcdService:
         for status in list(self.statuses.values()):
             if status.state is AgentState.WRAP_UP and status.until <= now:
                 await self._agent_step(status.agent_id, self.board.wrap_up_over(status.call))
-            elif status.state is AgentState.RINGING and now - status.since > STALE_RINGING_S:
-                if status.call not in self.calls:
-                    log.warning("agent %s: still ringing for call %s after %.0f s; freed", status.agent_id,
-                                status.call, now - status.since)
-                    await self._agent_step(status.agent_id, self.board.released(status.call))
+            elif self._stale_ring(status, now):
+                log.warning("agent %s: still ringing for call %s after %.0f s; freed", status.agent_id,
+                            status.call, now - status.since)
+                await self._agent_step(status.agent_id, self.board.released(status.call))
+
+    def _stale_ring(self, status: AgentStatus, now: float) -> bool:
+        return (status.state is AgentState.RINGING and now - status.since > STALE_RINGING_S
+                and status.call not in self.calls)
 
     def _on_dial_end(self, event: Any) -> Awaitable[None] | None:
         if event.get("DialStatus") != ANSWERED_STATUS:

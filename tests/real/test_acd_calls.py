@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -27,12 +28,16 @@ from cti.ami.errors import AmiError
 from cti.contacts.directory import CallerDirectory
 from cti.db import Database
 from cti.db.models import CallRecord
+from cti.demo import seed_acd_demo, seed_demo
 from cti.prompts import PromptStore
+from cti.scripts.incoming import IncomingCall
 from cti.scripts.queue import QueueScript
 from cti.settings import AcdSettings
 from cti.state import InMemoryStateBackend
 from tests.plugins.asterisk import EventLog, place_simulated_call
 from tests.support.calls import finished_call
+from tests.support.ivr import MONDAY_10, ivr_service
+from tickets.voicemail.recordings import wav_duration
 
 pytestmark = pytest.mark.real
 
@@ -185,3 +190,38 @@ async def test_past_the_max_wait_the_caller_is_offered_voicemail(
     await _until(lambda: desk.voicemail_reasons == ["overflow"], timeout=15)
     assert call.phase is CallPhase.OVERFLOW and acd.counters["support"].overflowed == 1
     assert not acd.calls
+
+
+async def test_the_demo_desk_queues_a_french_caller_to_the_demo_agent(
+    ami: AmiClient, ami_events: EventLog, agi_registry: ScriptRegistry, prompt_store: PromptStore,
+    database: Database,
+) -> None:
+    """The demo end to end: IVR (French, menu 1: technical) -> queue support (network skill) -> chloe."""
+    store = AcdStore(database)
+    assert await seed_acd_demo(store) == 3
+    acd = AcdService(store, AgentBoard(InMemoryStateBackend()), InMemoryStateBackend(), database, ami)
+    ivr = ivr_service(database, prompt_store.root, MONDAY_10)
+    await seed_demo(ivr)
+    ivr.wait_estimate, ivr.queue_check = acd.wait_estimate, acd.queue_check
+    agi_registry.register("incoming")(IncomingCall(database, prompt_store, ivr))
+    agi_registry.register("queue")(QueueScript(acd, database, prompt_store, ivr.directory, AcdSettings()))
+    await acd.start()
+    try:
+        await acd.login("chloe")
+        caller = f"+3362{uuid.uuid4().int % 10**7:07d}"
+        digits = "w" * math.ceil((wav_duration(prompt_store.path("en", "welcome")) + 1.5) / 0.5) + "2" + "w" * 6 + "1"
+        await place_simulated_call(ami, "5551000", caller, digits=digits, hold=40)
+        await _until(lambda: acd.statuses["chloe"].state is AgentState.ON_CALL, timeout=40)
+        call_id = acd.statuses["chloe"].call
+        await ami_events.wait_for("BridgeEnter", timeout=10, Uniqueid=call_id)
+        channel = next(event["Channel"] for event in ami_events.matching("BridgeEnter", Uniqueid=call_id))
+        await ami.send_action({"Action": "Hangup", "Channel": channel})
+        row = await finished_call(database, caller)
+    finally:
+        await acd.stop()
+    assert row.path.startswith("screen:default > hours:open > welcome > language:fr > main:1")
+    assert "queue:support > agent:chloe:answered" in row.path
+    assert (row.language, row.outcome, row.agent_id) == ("fr", "answered", "chloe")
+    commands = [event.get("Command", "") for event in ami_events.matching("AGIExecEnd", Uniqueid=call_id)]
+    # chloe was free: the caller went straight to her, ringing with music
+    assert any(command.startswith("EXEC Dial Local/chloe@cti-agent-sim,20,gm(default)") for command in commands)
