@@ -139,7 +139,7 @@ class AgentBoard:
 
     def released(self, call_id: str) -> Change:
         """The caller left while the agent rang: the agent is free again, no miss counted."""
-        return lambda current: _for_call(current, call_id, AgentState.AVAILABLE, self.now())
+        return lambda current: _for_call(current, call_id, AgentState.AVAILABLE, self.now(), ringing_only=True)
 
     def missed(self, call_id: str, max_misses: int) -> Change:
         """Ring-no-answer: available again, or paused ("no-answer") after ``max_misses`` in a row."""
@@ -147,8 +147,9 @@ class AgentBoard:
         def change(current: AgentStatus) -> AgentStatus:
             misses = current.misses + 1 if current.call == call_id else current.misses
             if misses >= max_misses:
-                return _for_call(current, call_id, AgentState.PAUSED, self.now(), reason=NO_ANSWER, misses=0)
-            return _for_call(current, call_id, AgentState.AVAILABLE, self.now(), misses=misses)
+                return _for_call(current, call_id, AgentState.PAUSED, self.now(), reason=NO_ANSWER, misses=0,
+                                 ringing_only=True)
+            return _for_call(current, call_id, AgentState.AVAILABLE, self.now(), misses=misses, ringing_only=True)
 
         return change
 
@@ -193,9 +194,11 @@ def _reserve(current: AgentStatus, call_id: str, node: str, now: float) -> Agent
 
 
 def _for_call(current: AgentStatus, call_id: str, state: AgentState, now: float, *, reason: str | None = None,
-              keep_call: bool = False, misses: int | None = None) -> AgentStatus:
-    """A step of the agent's call; ignored (unchanged) when the agent is no longer on that call."""
-    if current.call != call_id or current.state not in (AgentState.RINGING, AgentState.ON_CALL):
+              keep_call: bool = False, misses: int | None = None, ringing_only: bool = False) -> AgentStatus:
+    """A step of the agent's call; ignored (unchanged) when the agent is no longer on that call, or, for the
+    ring-only steps (missed, released), no longer ringing for it: a late one must not free a talking agent."""
+    allowed = (AgentState.RINGING,) if ringing_only else (AgentState.RINGING, AgentState.ON_CALL)
+    if current.call != call_id or current.state not in allowed:
         return current
     return replace(current, state=state, reason=reason, since=now, call=call_id if keep_call else "",
                    node=current.node if keep_call else "", misses=current.misses if misses is None else misses)

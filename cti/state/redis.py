@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -200,17 +200,22 @@ class RedisStateBackend:
         command_timeout: float = 5.0,
         retries: int = 2,
         queue_size: int = DEFAULT_QUEUE_SIZE,
+        max_connections: int = 200,
     ) -> None:
         self._prefix = key_prefix
         self._queue_size = queue_size
         self._errors = _ErrorMapper(_redacted(url))
-        self._redis = Redis.from_url(
+        # A blocking pool: past max_connections in flight, a command waits for a free connection (up to
+        # command_timeout) instead of failing with "Too many connections" under a burst.
+        self._redis = Redis.from_pool(BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=command_timeout,
             decode_responses=True,
             socket_connect_timeout=connect_timeout,
             socket_timeout=command_timeout,
             retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), retries),
-        )
+        ))
         self._compare_and_set = self._redis.register_script(_COMPARE_AND_SET)
         self._subscriptions: weakref.WeakSet[RedisSubscription] = weakref.WeakSet()
 
