@@ -207,15 +207,17 @@ class RedisStateBackend:
         self._errors = _ErrorMapper(_redacted(url))
         # A blocking pool: past max_connections in flight, a command waits for a free connection (up to
         # command_timeout) instead of failing with "Too many connections" under a burst.
-        self._redis = Redis.from_pool(BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=command_timeout,
-            decode_responses=True,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=command_timeout,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), retries),
-        ))
+        self._redis = Redis.from_pool(
+            BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=command_timeout,
+                decode_responses=True,
+                socket_connect_timeout=connect_timeout,
+                socket_timeout=command_timeout,
+                retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), retries),
+            )
+        )
         self._compare_and_set = self._redis.register_script(_COMPARE_AND_SET)
         self._subscriptions: weakref.WeakSet[RedisSubscription] = weakref.WeakSet()
 
