@@ -150,12 +150,14 @@ class AcdService:
         for queue in queues.values():
             router.add_queue(queue_spec(queue))
         now = self.monotonic()
+        before = {agent.id: agent for agent in self.router.agents()}
         for agent in agents.values():
             model = agent_model(agent)
             status = self.statuses.get(agent.id)
             if status is not None:
-                model = replace(model, state=status.state, pause_reason=_reason(status), state_since=now,
-                                idle_since=now)
+                old = before.get(agent.id)  # keep the idle order: a configuration change must not reset fairness
+                model = replace(model, state=status.state, pause_reason=_reason(status),
+                                state_since=old.state_since if old else now, idle_since=old.idle_since if old else now)
             router.add_agent(model)
         self.router, self.queues, self.agents = router, queues, agents
         for call in list(self.calls.values()):
@@ -267,7 +269,12 @@ class AcdService:
 
     async def caller_left(self, call: QueuedCall, reason: str = "abandoned") -> None:
         """The caller hung up (``abandoned``) or chose voicemail (``to_voicemail``) before an answer."""
-        if call.phase in (CallPhase.LEFT, CallPhase.OVERFLOW):
+        if call.phase is CallPhase.LEFT:
+            return
+        if call.phase is CallPhase.OVERFLOW:  # hung up before its session took it to voicemail
+            self.forget(call)
+            call.phase = CallPhase.LEFT
+            await self._record(call, **ended("abandoned"))
             return
         if call.phase is CallPhase.ANSWERED:
             await self.dial_ended(call, ANSWERED_STATUS)
@@ -293,7 +300,7 @@ class AcdService:
         """The holding session takes the assignment and dials; only once per assignment."""
         if call.phase is not CallPhase.ASSIGNED or call.agent_id is None:
             raise UnknownCall(f"call {call.id} has no agent to dial")
-        queue = self.queues[call.queue]
+        queue = self.queues.get(call.queue) or QueueConfig(name=call.queue)  # deleted meanwhile: defaults
         call.phase = CallPhase.DIALING
         return DialPlan(call.agent_id, call.dial, queue.ring_timeout_s, queue.moh_class)
 
@@ -375,6 +382,8 @@ class AcdService:
             log.exception("agent %s: could not record a call step", agent_id)
             return None
         self._apply(status)
+        if status.state is AgentState.PAUSED:  # an automatic pause ("no-answer") must survive a restart
+            await self._persist(status)
         return status
 
     # --- routing ---------------------------------------------------------------------------------------

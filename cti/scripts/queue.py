@@ -203,9 +203,13 @@ def _skills(raw: str | None) -> dict[str, int] | None:
         value = json.loads(raw or "{}")
     except ValueError:
         return None
-    if not isinstance(value, dict) or not all(isinstance(level, int) for level in value.values()):
+    if not isinstance(value, dict) or not all(skill and _level(level) for skill, level in value.items()):
         return None
-    return {str(skill): int(level) for skill, level in value.items()} or None
+    return {str(skill): level for skill, level in value.items()} or None
+
+
+def _level(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _int(raw: str | None) -> int:
