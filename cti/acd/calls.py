@@ -52,13 +52,16 @@ class QueuedCall:
     explanation: str = ""
     path: list[str] = field(default_factory=list)
     written: int = 0  # how many path steps the call's row already holds
+    waited_before: float = 0.0  # seconds waited in the queues it overflowed from
     missed_by: dict[str, float] = field(default_factory=dict)  # agent -> until when it is not offered again
     redirected: bool = False  # an AMI Redirect is waking the holding session: its hang-up is not the caller's
     owner: object | None = None  # the AGI session holding the caller now
     attach_timer: asyncio.TimerHandle | None = None
 
     def waited(self, now: float) -> float:
-        return max(0.0, (self.answered_at if self.answered_at is not None else now) - self.arrived_at)
+        """The whole wait, over every queue the call went through (``arrived_at`` is the current queue's)."""
+        end = self.answered_at if self.answered_at is not None else now
+        return self.waited_before + max(0.0, end - self.arrived_at)
 
     def as_dict(self, now: float, position: int | None, estimate: float | None) -> dict[str, Any]:
         return {

@@ -459,7 +459,10 @@ class AcdService:
         next_queue = target.removeprefix("queue:") if target.startswith("queue:") else None
         if next_queue is not None and next_queue in self.queues:
             log.info("call %s: overflows from %s to queue %s", call.id, call.queue, next_queue)
-            call.queue, call.arrived_at = next_queue, self.monotonic()
+            now = self.monotonic()
+            call.waited_before = call.waited(now)
+            # the new queue's own skills apply (the IVR's were for the first one); routing there starts now
+            call.queue, call.arrived_at, call.skills = next_queue, now, None
             self.router.add_call(self._waiting(call))
             self._counters(next_queue).offered += 1
             self._wake.set()
