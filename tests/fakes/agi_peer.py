@@ -1,7 +1,7 @@
 """A scripted Asterisk-side FastAGI peer: connects like Asterisk, sends the environment, answers commands.
 
 ``script`` is either a list of ``(expected_prefix, reply)`` steps, consumed one per command, or a callable
-``command -> reply``. A reply is the text to send (several lines allowed, e.g. ``hangup_then(DEAD)``
+``command -> reply`` (or a coroutine function, whose reply may wait on the test). A reply is the text to send (several lines allowed, e.g. ``hangup_then(DEAD)``
 sends the bare ``HANGUP`` line first), ``Later(seconds, text)``, ``CLOSE`` (drop the connection) or
 ``SILENT`` (send nothing).
 Everything the peer sees is recorded: ``commands`` (raw lines), ``words`` (split as Asterisk splits them),
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cti.agi.protocol import split_command
@@ -36,7 +37,8 @@ class Later:
 
 
 Reply = str | Action | Later
-Responder = Callable[[str], Reply]
+Responder = Callable[[str], Reply | Awaitable[Reply]]
+"""Answers one command; a coroutine responder may wait on the test (an agent logs in while "music plays")."""
 
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 UNKNOWN = "510 Invalid or unknown command"
@@ -148,6 +150,8 @@ class AgiPeer:
             command = raw.decode().rstrip("\n")
             self.commands.append(command)
             reply = self._reply_for(command)
+            if inspect.isawaitable(reply):
+                reply = await reply
             if reply is CLOSE:
                 writer.transport.abort()
                 return
@@ -159,7 +163,7 @@ class AgiPeer:
                 writer.write(reply.encode() + b"\n")
                 await writer.drain()
 
-    def _reply_for(self, command: str) -> Reply:
+    def _reply_for(self, command: str) -> Reply | Awaitable[Reply]:
         if self._responder is not None:
             return self._responder(command)
         if not self._steps:

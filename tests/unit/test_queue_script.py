@@ -24,8 +24,7 @@ from cti.db import Database
 from cti.prompts import PromptStore
 from cti.scripts.queue import QueueScript
 from cti.settings import AcdSettings, AgiSettings
-from tests.fakes.agi_caller import AsyncAgiPeer
-from tests.fakes.agi_peer import Reply, asterisk_env, hangup_then
+from tests.fakes.agi_peer import AgiPeer, Reply, asterisk_env, hangup_then
 from tests.support.acd import Clocks, Desk, add_answered_call, make_desk, queue
 
 UID = "1732360000.1"  # the scripted caller's channel (callers joined by the desk directly use other ids)
@@ -77,7 +76,7 @@ class Caller:
         return HUNG_UP if self.holds in (self.hang_up_at_hold, MAX_HOLDS) else "200 result=0"
 
 
-def heard(peer: AsyncAgiPeer) -> list[str]:
+def heard(peer: AgiPeer) -> list[str]:
     """The commands as short tokens: ``play:<prompt>``, ``say:<n>``, ``moh:<class>,<s>``, ``dial:<args>``..."""
     tokens = []
     for words in peer.words:
@@ -108,9 +107,9 @@ class Line:
     def caller(self, **options: Any) -> Caller:
         return Caller(self.desk.clock, **options)
 
-    async def call(self, caller: Caller, queue_name: str | None = "support", **env: str) -> AsyncAgiPeer:
+    async def call(self, caller: Caller, queue_name: str | None = "support", **env: str) -> AgiPeer:
         script = "queue" if queue_name is None else f"queue?queue={queue_name}"
-        peer = await AsyncAgiPeer(self.port, caller, env=asterisk_env(script, uniqueid=UID, **env)).run()
+        peer = await AgiPeer(self.port, caller, env=asterisk_env(script, uniqueid=UID, **env)).run()
         assert peer.errors == [] and peer.closed_by_server
         return peer
 
@@ -368,7 +367,7 @@ async def test_a_failure_while_connecting_apologises_and_offers_voicemail(line: 
     async def broken_dial(command: str) -> Reply:
         return "510 Invalid or unknown command" if command.startswith("EXEC Dial") else await caller(command)
 
-    peer = await AsyncAgiPeer(line.port, broken_dial, env=asterisk_env("queue?queue=support", uniqueid=UID)).run()
+    peer = await AgiPeer(line.port, broken_dial, env=asterisk_env("queue?queue=support", uniqueid=UID)).run()
     assert heard(peer)[-3:] == [
         "dial:PJSIP/agent1,25,gm(jazz)",
         "play:technical-difficulty",
