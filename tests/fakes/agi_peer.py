@@ -1,9 +1,9 @@
 """A scripted Asterisk-side FastAGI peer: connects like Asterisk, sends the environment, answers commands.
 
 ``script`` is either a list of ``(expected_prefix, reply)`` steps, consumed one per command, or a callable
-``command -> reply`` (or a coroutine function, whose reply may wait on the test). A reply is the text to send (several lines allowed, e.g. ``hangup_then(DEAD)``
-sends the bare ``HANGUP`` line first), ``Later(seconds, text)``, ``CLOSE`` (drop the connection) or
-``SILENT`` (send nothing).
+``command -> reply`` (or a coroutine function, whose reply may wait on the test). A reply is the text to
+send (several lines allowed, e.g. ``hangup_then(DEAD)`` sends the bare ``HANGUP`` line first),
+``Later(seconds, text)``, ``CLOSE`` (drop the connection) or ``SILENT`` (send nothing).
 Everything the peer sees is recorded: ``commands`` (raw lines), ``words`` (split as Asterisk splits them),
 ``errors`` (unexpected or mismatched commands), ``closed_by_server`` (EOF seen).
 """
