@@ -8,7 +8,6 @@ saved. After every successful write ``on_change`` is awaited, so the live ACD re
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,8 +15,9 @@ from aiohttp import web
 
 from cti.acd.config import AcdConfigInvalid, dump_agent, dump_queue, parse_agent, parse_queue
 from cti.acd.store import AcdStore, AgentNotFound, QueueNotFound, read_yaml
-from cti.http.auth import Handler, Role, requires
+from cti.http.auth import Role, requires
 from cti.http.bodies import BodyInvalid, body_text
+from cti.http.errors import answers
 from cti.ivr.documents import MAX_DOCUMENT_BYTES, dump_yaml
 
 OnChange = Callable[[], Awaitable[None]]
@@ -41,21 +41,8 @@ def add_config_routes(app: web.Application, store: AcdStore, on_change: OnChange
     app.router.add_put("/api/acd/config", put_config)
 
 
-def acd_errors(handler: Handler) -> Handler:
-    """The store's exceptions as JSON answers; anything else stays a 500 (a bug)."""
-
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except AcdConfigInvalid as exc:
-            return web.json_response({"error": exc.code, "message": str(exc), "errors": exc.errors}, status=422)
-        except (AgentNotFound, QueueNotFound) as exc:
-            return web.json_response({"error": exc.code, "message": str(exc)}, status=404)
-        except BodyInvalid as exc:
-            return web.json_response({"error": exc.code, "message": str(exc)}, status=400)
-
-    return wrapper
+# The store's exceptions as JSON answers; anything else stays a 500 (a bug).
+acd_errors = answers((AcdConfigInvalid, 422), ((AgentNotFound, QueueNotFound), 404), (BodyInvalid, 400))
 
 
 async def read_document(request: web.Request) -> Any:

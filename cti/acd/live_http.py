@@ -9,7 +9,6 @@ answers 409 with the reason; the shared state being down answers 503.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from typing import Any
 
@@ -21,8 +20,9 @@ from cti.acd.model import UnknownCall
 from cti.acd.service import AcdService
 from cti.acd.shared import AgentBusy, AgentStatus
 from cti.acd.store import AgentNotFound
-from cti.http.auth import Handler, Role, requires
+from cti.http.auth import Role, requires
 from cti.http.bodies import BodyInvalid, json_object
+from cti.http.errors import answers
 from cti.state.errors import StateError
 
 LIVE_ACD_KEY: web.AppKey[AcdService] = web.AppKey("acd_service", AcdService)
@@ -48,21 +48,12 @@ def add_live_routes(app: web.Application, acd: AcdService) -> None:
     app.router.add_post("/api/acd/staffing", staffing)
 
 
-def live_errors(handler: Handler) -> Handler:
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except (AgentNotFound, UnknownCall) as exc:
-            return web.json_response({"error": exc.code, "message": str(exc)}, status=404)
-        except AgentBusy as exc:
-            return web.json_response({"error": exc.code, "message": str(exc)}, status=409)
-        except (BodyInvalid, ErlangError) as exc:
-            return web.json_response({"error": exc.code, "message": str(exc)}, status=400)
-        except StateError as exc:
-            return web.json_response({"error": "state.unavailable", "message": str(exc)}, status=503)
-
-    return wrapper
+live_errors = answers(
+    ((AgentNotFound, UnknownCall), 404),
+    (AgentBusy, 409),
+    ((BodyInvalid, ErlangError), 400),
+    (StateError, 503, "state.unavailable"),
+)
 
 
 def _status(status: AgentStatus) -> web.Response:

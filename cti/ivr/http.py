@@ -7,7 +7,6 @@ reason per line (``node 'main': key 1 goes to 'billng', which does not exist``);
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +14,9 @@ from aiohttp import web
 from sqlalchemy import select
 
 from cti.db.models import ServiceNumber
-from cti.http.auth import REQUEST_ROLE, Handler, Role, requires
+from cti.http.auth import REQUEST_ROLE, Role, requires
 from cti.http.bodies import BodyInvalid, body_text, json_object
+from cti.http.errors import answers
 from cti.ivr.documents import MAX_DOCUMENT_BYTES, dump_yaml, export_document, import_document, load_yaml
 from cti.ivr.errors import DocumentInvalid, ServiceNotFound
 from cti.ivr.flow import FlowInvalid
@@ -43,21 +43,8 @@ def add_routes(app: web.Application, ivr: IvrService) -> None:
     app.router.add_post("/api/ivr/simulate", simulate)
 
 
-def ivr_errors(handler: Handler) -> Handler:
-    """The service's exceptions as JSON answers; anything else stays a 500 (a bug)."""
-
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except (FlowInvalid, ScheduleError, DocumentInvalid) as exc:
-            return web.json_response({"error": exc.code, "message": str(exc), "errors": exc.errors}, status=422)
-        except ServiceNotFound as exc:
-            return web.json_response({"error": exc.code, "message": str(exc)}, status=404)
-        except BodyInvalid as exc:
-            return web.json_response({"error": exc.code, "message": str(exc)}, status=400)
-
-    return wrapper
+# The service's exceptions as JSON answers; anything else stays a 500 (a bug).
+ivr_errors = answers(((FlowInvalid, ScheduleError, DocumentInvalid), 422), (ServiceNotFound, 404), (BodyInvalid, 400))
 
 
 async def read_document(request: web.Request) -> Any:
