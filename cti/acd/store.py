@@ -79,9 +79,7 @@ class AcdStore:
 
     async def get_agent(self, agent_id: str) -> AgentConfig:
         async with self.db.session() as session:
-            row = await session.get(AcdAgent, agent_id)
-            if row is None:
-                raise AgentNotFound(f"no agent {agent_id!r}")
+            row = await _agent_row(session, agent_id)
             return _agent(row)
 
     async def put_agent(self, agent: AgentConfig) -> AgentConfig:
@@ -93,9 +91,7 @@ class AcdStore:
     async def delete_agent(self, agent_id: str) -> None:
         """Its status goes with it (ON DELETE CASCADE)."""
         async with self.db.session() as session:
-            row = await session.get(AcdAgent, agent_id)
-            if row is None:
-                raise AgentNotFound(f"no agent {agent_id!r}")
+            row = await _agent_row(session, agent_id)
             await session.delete(row)
 
     # --- queues ------------------------------------------------------------------------------------
@@ -106,9 +102,7 @@ class AcdStore:
 
     async def get_queue(self, name: str) -> QueueConfig:
         async with self.db.session() as session:
-            row = await session.get(AcdQueue, name)
-            if row is None:
-                raise QueueNotFound(f"no queue {name!r}")
+            row = await _queue_row(session, name)
             return _queue(row)
 
     async def put_queue(self, queue: QueueConfig) -> QueueConfig:
@@ -166,8 +160,7 @@ class AcdStore:
         """``state`` is an AgentState value, ``endpoint`` a dial target (it is dialled again after a restart)."""
         status = _checked_status(agent_id, state, reason, endpoint, since)
         async with self.db.session() as session:
-            if await session.get(AcdAgent, agent_id) is None:
-                raise AgentNotFound(f"no agent {agent_id!r}")
+            await _agent_row(session, agent_id)
             row = await session.get(AcdAgentStatus, agent_id)
             if row is None:
                 row = AcdAgentStatus(agent_id=agent_id)
@@ -199,6 +192,20 @@ def _write_queue(session: AsyncSession, row: AcdQueue | None, queue: QueueConfig
         session.add(AcdQueue(name=queue.name, document=dump_queue(queue)))
     else:
         row.document = dump_queue(queue)
+
+
+async def _agent_row(session: AsyncSession, agent_id: str) -> AcdAgent:
+    row = await session.get(AcdAgent, agent_id)
+    if row is None:
+        raise AgentNotFound(f"no agent {agent_id!r}")
+    return row
+
+
+async def _queue_row(session: AsyncSession, name: str) -> AcdQueue:
+    row = await session.get(AcdQueue, name)
+    if row is None:
+        raise QueueNotFound(f"no queue {name!r}")
+    return row
 
 
 def _agent(row: AcdAgent) -> AgentConfig:
