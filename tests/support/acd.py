@@ -27,6 +27,22 @@ MONO_T0 = 5_000.0  # monotonic seconds at the start of a test (nothing assumes 0
 WALL_T0 = 1_700_000_000.0  # epoch seconds at the start of a test
 NODE = "node-test"
 
+# Configuration documents as an admin writes them (cti/acd/config.py parses them)
+ALICE: dict[str, Any] = {
+    "id": "alice",
+    "name": "Alice",
+    "team": "support",
+    "skills": {"network": 5, "lang-fr": 5},
+    "endpoint": "PJSIP/agent1",
+}
+SUPPORT_DOC: dict[str, Any] = {
+    "name": "support",
+    "skills": {"software": 1},
+    "steps": [{"after_s": 60, "level_delta": 1}, {"after_s": 120, "borrow": ["billing"]}],
+    "max_wait_s": 300,
+}
+BILLING_DOC: dict[str, Any] = {"name": "billing", "skills": {"billing": 1}, "max_wait_s": 300}
+
 
 class Clocks:
     """The ACD's monotonic clock and the agent board's wall clock, moved together by ``advance``."""

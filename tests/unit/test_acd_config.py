@@ -30,23 +30,12 @@ from cti.acd.config import (
 from cti.acd.model import Agent, AgentState, QueueSpec, RoutingStep, check_agent, check_queue
 from cti.errors import CtiError
 from cti.resources import resource_path
+from tests.support.acd import ALICE
+from tests.support.acd import BILLING_DOC as BILLING
+from tests.support.acd import SUPPORT_DOC as SUPPORT
 
 NOT_A_NAME = "is not a name: a lowercase letter, then up to 31 lowercase letters, digits, '_', '.' or '-'"
 FORMS = "write PJSIP/<name>, Local/<exten>@<context> or a bare endpoint name"
-ALICE: dict[str, Any] = {
-    "id": "alice",
-    "name": "Alice",
-    "team": "support",
-    "skills": {"network": 5, "lang-fr": 5},
-    "endpoint": "PJSIP/agent1",
-}
-SUPPORT: dict[str, Any] = {
-    "name": "support",
-    "skills": {"software": 1},
-    "steps": [{"after_s": 60, "level_delta": 1}, {"after_s": 120, "borrow": ["billing"]}],
-    "max_wait_s": 300,
-}
-BILLING: dict[str, Any] = {"name": "billing", "skills": {"billing": 1}, "max_wait_s": 300}
 
 
 def queues(*documents: dict[str, Any]) -> list[QueueConfig]:

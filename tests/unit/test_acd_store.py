@@ -16,14 +16,8 @@ from cti.acd.store import AcdStore, AgentNotFound, QueueNotFound, StatusRow, rea
 from cti.db import Database
 from cti.db.models import CallRecord
 from cti.demo import seed_acd_demo
+from tests.support.acd import ALICE, BILLING_DOC, SUPPORT_DOC
 
-ALICE: dict[str, Any] = {
-    "id": "alice",
-    "name": "Alice",
-    "team": "support",
-    "skills": {"network": 5, "lang-fr": 5},
-    "endpoint": "PJSIP/agent1",
-}
 BOB: dict[str, Any] = {
     "id": "bob",
     "name": "Bob",
@@ -31,14 +25,8 @@ BOB: dict[str, Any] = {
     "skills": {"billing": 4},
     "endpoint": "Local/bob@cti-agent-sim",
 }
-SUPPORT: dict[str, Any] = {
-    "name": "support",
-    "skills": {"software": 1},
-    "steps": [{"after_s": 60, "level_delta": 1}, {"after_s": 120, "borrow": ["billing"]}],
-    "max_wait_s": 300,
-    "overflow": "queue:billing",
-}
-BILLING: dict[str, Any] = {"name": "billing", "skills": {"billing": 1}, "max_wait_s": 300}
+SUPPORT: dict[str, Any] = {**SUPPORT_DOC, "overflow": "queue:billing"}
+BILLING = BILLING_DOC
 DOCUMENT: dict[str, Any] = {"agents": [ALICE, BOB], "queues": [SUPPORT, BILLING]}
 SINCE = datetime(2026, 11, 23, 10, 0, tzinfo=timezone(timedelta(hours=1)))
 
