@@ -570,20 +570,23 @@ class AcdService:
 
     def position(self, call: QueuedCall) -> int | None:
         """1 = next to be answered among the callers of its queue on this node; None once out of the queue."""
-        if call.phase is not CallPhase.WAITING:
-            return None
-        ahead = 0
-        for waiting in self.router.calls():
-            if waiting.id == call.id:
-                return ahead + 1
-            if waiting.queue == call.queue:
-                ahead += 1
-        return None
+        return self._positions().get(call.id) if call.phase is CallPhase.WAITING else None
 
-    def estimate(self, call: QueuedCall) -> float | None:
-        position = self.position(call)
+    def _positions(self) -> dict[str, int]:
+        """Every routed call's place in its queue, from one walk of the routing order."""
+        last: dict[str, int] = {}
+        positions: dict[str, int] = {}
+        for waiting in self.router.calls():
+            last[waiting.queue] = positions[waiting.id] = last.get(waiting.queue, 0) + 1
+        return positions
+
+    def estimate(self, call: QueuedCall, position: int | None = None) -> float | None:
+        """The caller's remaining wait; pass ``position`` when it is already known."""
+        if call.phase is not CallPhase.WAITING:
+            return 0.0
+        position = position or self.position(call)
         if position is None:
-            return 0.0 if call.phase is not CallPhase.WAITING else None
+            return None
         busy, available = self._eligible(call.queue, call.skills)
         return self.ewt.estimate_for_position(call.queue, position, busy + available, self.monotonic(),
                                               available_agents=available)
@@ -592,10 +595,15 @@ class AcdService:
         """For the IVR's wait-band messages: the wait of a caller joining ``queue`` now."""
         if queue not in self.queues:
             return None
-        waiting = sum(1 for call in self.router.calls() if call.queue == queue)
+        return self._queue_estimate(queue, len(self._waiting_in(queue)), self.monotonic())
+
+    def _queue_estimate(self, queue: str, waiting: int, now: float) -> float | None:
         busy, available = self._eligible(queue, None)
-        return self.ewt.estimate_queue(queue, self.monotonic(), waiting_ahead=waiting,
-                                       eligible_agents_busy=busy, eligible_agents_available=available)
+        return self.ewt.estimate_queue(queue, now, waiting_ahead=waiting, eligible_agents_busy=busy,
+                                       eligible_agents_available=available)
+
+    def _waiting_in(self, queue: str) -> list[QueuedCall]:
+        return [call for call in self.calls.values() if call.queue == queue and call.phase is CallPhase.WAITING]
 
     async def queue_check(self, node: EnqueueNode) -> bool:
         """The IVR may enqueue when the queue exists and some logged-in agent (even paused) has its skills."""
@@ -629,7 +637,12 @@ class AcdService:
 
     def waiting_calls(self) -> list[dict[str, Any]]:
         now = self.monotonic()
-        return [call.as_dict(now, self.position(call), self.estimate(call)) for call in self.calls.values()]
+        positions = self._positions()
+        rows = []
+        for call in self.calls.values():
+            position = positions.get(call.id) if call.phase is CallPhase.WAITING else None
+            rows.append(call.as_dict(now, position, self.estimate(call, position)))
+        return rows
 
     def agent_states(self) -> list[dict[str, Any]]:
         now = self.board.now()
@@ -646,13 +659,11 @@ class AcdService:
         now = self.monotonic()
         queues = {}
         for name in self.queues:
-            waiting = [call for call in self.calls.values() if call.queue == name and call.phase is CallPhase.WAITING]
+            waiting = self._waiting_in(name)
             queues[name] = {
                 **self._counters(name).as_dict(), "waiting": len(waiting),
                 "longest_waiting_s": round(max((call.waited(now) for call in waiting), default=0.0), 1),
-                "estimated_wait_s": _rounded(self.ewt.estimate_queue(
-                    name, now, waiting_ahead=len(waiting), eligible_agents_busy=self._eligible(name, None)[0],
-                    eligible_agents_available=self._eligible(name, None)[1])),
+                "estimated_wait_s": _rounded(self._queue_estimate(name, len(waiting), now)),
             }  # fmt: skip
         return {"node": self.node_id, "queues": queues, "agents": statuses_by_state(
             {agent_id: self.statuses.get(agent_id, AgentStatus(agent_id)) for agent_id in self.agents})}

@@ -148,7 +148,7 @@ class QueueScript:
             key = key or await session.say_number(position, escape)
             if key:
                 return key
-        estimate = self.acd.estimate(call)
+        estimate = self.acd.estimate(call, position)
         if queue.announce_wait and estimate is not None:
             key = await self._say_wait(session, language, estimate, escape)
             if key:
