@@ -519,7 +519,9 @@ class AcdService:
             self._wake.set()
 
     async def _resync(self) -> None:
+        """Re-read every agent's shared status; the periodic pass counts from the last one, whoever asked."""
         snapshot = await self.board.snapshot()
+        self._last_resync = self.monotonic()
         for agent_id in self.agents:
             self._apply(snapshot.get(agent_id, AgentStatus(agent_id)))
 
