@@ -225,3 +225,28 @@ async def test_the_demo_desk_queues_a_french_caller_to_the_demo_agent(
     commands = [event.get("Command", "") for event in ami_events.matching("AGIExecEnd", Uniqueid=call_id)]
     # chloe was free: the caller went straight to her, ringing with music
     assert any(command.startswith("EXEC Dial Local/chloe@cti-agent-sim,20,gm(default)") for command in commands)
+
+
+async def test_a_waiting_caller_hears_its_position_in_asterisks_own_voice(
+    ami: AmiClient, ami_events: EventLog, desk: Desk, database: Database
+) -> None:
+    """Nobody logged in: after ``announce_every_s`` (10 s) Asterisk plays the position prompt and says the
+    number itself (SAY NUMBER), then the voicemail offer (no wait figure: no agent, no history), and the
+    music goes on."""
+    acd = desk.acd
+    call = await _caller_waits(ami, acd)
+
+    def heard() -> list[str]:
+        commands = [event.get("Command", "") for event in ami_events.matching("AGIExecEnd", Uniqueid=call.id)]
+        return [command.split()[2].rsplit("/", 1)[-1] if command.startswith("STREAM FILE") else command
+                for command in commands if command.startswith(("STREAM FILE", "SAY NUMBER", "EXEC MusicOnHold"))]
+
+    await _until(lambda: "queue-offer-voicemail" in heard(), timeout=25)
+    spoken = heard()
+    assert spoken[0] == "queue-hold" and spoken[1].startswith("EXEC MusicOnHold default")
+    announcement = spoken[spoken.index("queue-position"):][:3]
+    assert announcement[0] == "queue-position" and announcement[1].startswith("SAY NUMBER 1 ")
+    assert announcement[2] == "queue-offer-voicemail"
+    assert call.phase is CallPhase.WAITING
+    await ami.send_action({"Action": "Hangup", "Channel": call.channel})
+    assert (await _row(database, call)).outcome == "abandoned"
