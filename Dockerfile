@@ -19,6 +19,7 @@ COPY asterisk-config/templates /usr/local/share/cti/asterisk-config/templates
 COPY prompts/catalog.toml /usr/local/share/cti/prompts/catalog.toml
 COPY demo/services /usr/local/share/cti/demo/services
 COPY demo/acd.yaml /usr/local/share/cti/demo/acd.yaml
+COPY demo/contacts.csv /usr/local/share/cti/demo/contacts.csv
 
 # espeak-ng + sox speak the placeholder prompts (cti prompts build); ffmpeg converts uploads and voicemail.
 RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng sox ffmpeg \

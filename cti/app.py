@@ -15,6 +15,7 @@ from cti.acd import live_http as acd_live_http
 from cti.acd.service import AcdService
 from cti.acd.shared import AgentBoard
 from cti.acd.store import AcdStore
+from cti.agents.wiring import Desktop, build_desktop
 from cti.agi import FastAgiServer, ScriptRegistry
 from cti.ami import AmiClient
 from cti.channels import ChannelTracker
@@ -29,6 +30,9 @@ from cti.scripts.incoming import IncomingCall
 from cti.scripts.queue import QueueScript
 from cti.settings import Settings
 from cti.state import StateBackend, make_state_backend
+from cti.users import http as users_http
+from cti.users.sessions import SessionStore
+from cti.users.store import UserStore
 from tickets import http as tickets_http
 from tickets.events import TicketEvents
 from tickets.service import TicketService
@@ -51,11 +55,14 @@ class CtiApp:
     ivr: IvrService | None = None
     voicemail: Voicemail | None = None
     acd: AcdService | None = None
+    desktop: Desktop | None = None
     web_app: web.Application = field(init=False)
     _runner: web.AppRunner | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.web_app = make_web_app(self.settings.security, self.status)
+        sessions = SessionStore(self.state, self.settings.security.session_ttl_s)  # shared by every node
+        self.web_app = make_web_app(self.settings.security, self.status, sessions)
+        users_http.add_routes(self.web_app, UserStore(self.db))
         tickets_http.add_routes(self.web_app, self.tickets, self.settings.paths.media_dir)
         if self.ivr is not None:
             ivr_http.add_routes(self.web_app, self.ivr)
@@ -63,11 +70,15 @@ class CtiApp:
         if self.acd is not None:
             acd_http.add_config_routes(self.web_app, self.acd.store, self.acd.reload)
             acd_live_http.add_live_routes(self.web_app, self.acd)
+        if self.desktop is not None:
+            self.desktop.add_routes(self.web_app)
 
     async def start(self) -> None:
         await self.ami.start()  # connects in the background; calls are served even while Asterisk is down
         if self.acd is not None:
             await self.acd.start()
+        if self.desktop is not None:
+            await self.desktop.start()
         await self.agi.start()
         if self.voicemail is not None:
             await self.voicemail.start()  # orphan recovery and the workers run in the background
@@ -89,6 +100,8 @@ class CtiApp:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.agi.stop()
+        if self.desktop is not None:
+            await self.desktop.stop()
         if self.acd is not None:
             await self.acd.stop()
         if self.voicemail is not None:
@@ -132,4 +145,6 @@ def build_app(settings: Settings, clock: Clock = utcnow) -> CtiApp:
     registry.register("queue")(QueueScript(acd, db, prompts, ivr.directory, settings.acd,
                                            settings.asterisk.default_language))
     agi = FastAgiServer(registry, settings.agi)
-    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami), tickets, ivr, voicemail, acd)
+    desktop = build_desktop(settings.agents, db=db, state=state, ami=ami, acd=acd, tickets=tickets,
+                            directory=ivr.directory)
+    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami), tickets, ivr, voicemail, acd, desktop)

@@ -1,18 +1,24 @@
-"""The ``cti`` command: serve, db upgrade, demo, check-config, asterisk-config, prompts build, models, ivr, acd."""
+"""The ``cti`` command: serve, db upgrade, demo, check-config, asterisk-config, prompts build, models, ivr, acd,
+users."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from cti.acd import cli as acd_cli
+from cti.contacts import cli as contacts_cli
 from cti.ivr import cli as ivr_cli
-from cti.settings import Settings, SettingsError, load_settings
+from cti.settings import CONFIG_ENV, Settings, SettingsError, load_settings
+from cti.users import cli as users_cli
+
+DEMO_PASSWORD_ENV = "CTI_DEMO_PASSWORD"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_models_commands(commands)
     ivr_cli.add_commands(commands)
     acd_cli.add_commands(commands)
+    contacts_cli.add_commands(commands)
+    users_cli.add_commands(commands)
     return parser
 
 
@@ -98,8 +106,41 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     _db_upgrade(settings, args)
     print(f"demo data: {ivr_cli.with_ivr(settings, seed_demo)} service numbers imported")
     print(f"demo data: {acd_cli.with_store(settings, seed_acd_demo)} ACD agents imported")
+    contacts_cli.seed_demo(settings)
+    if not _demo_logins(settings, args):
+        return 1
     args.force = False
     return _prompts_build(settings, args)
+
+
+def _demo_logins(settings: Settings, args: argparse.Namespace) -> bool:
+    """Logins for a supervisor and each demo agent; one password, from $CTI_DEMO_PASSWORD or generated once
+    and kept in ``demo-logins.txt`` beside the configuration file (written before any user is created)."""
+    from cti.demo import DEMO_LOGINS_FILE, demo_logins, demo_password, seed_demo_logins, write_demo_logins
+    from cti.users.store import UserInvalid
+
+    config = args.config or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    logins_file = (config.parent if config else Path("var")) / DEMO_LOGINS_FILE
+    told: list[str] = []
+
+    def password() -> str:
+        secret, generated = demo_password(logins_file, os.environ.get(DEMO_PASSWORD_ENV))
+        if generated:
+            write_demo_logins(logins_file, secret, demo_logins())
+            told.append(f"{secret} (written in {logins_file})")
+        else:
+            told.append(f"${DEMO_PASSWORD_ENV}" if os.environ.get(DEMO_PASSWORD_ENV) else f"in {logins_file}")
+        return secret
+
+    try:
+        created = users_cli.with_users(settings, lambda users: seed_demo_logins(users, password))
+    except UserInvalid as exc:
+        print(f"demo logins refused (${DEMO_PASSWORD_ENV}?):", *exc.errors, sep="\n  ", file=sys.stderr)
+        return False
+    print(f"demo data: {len(created)} logins created", *(login.describe() for login in created), sep="\n  ")
+    if told:
+        print(f"demo logins: the password of every demo user is {told[0]}")
+    return True
 
 
 def _check_config(settings: Settings, _args: argparse.Namespace) -> int:

@@ -96,6 +96,7 @@ class SecuritySettings(_Section):
 
     api_tokens: dict[str, Literal["admin", "supervisor", "agent"]] = Field(default_factory=dict)
     url_signing_key: SecretStr = SecretStr("")  # signed media URLs (audio players); random per process if empty
+    session_ttl_s: int = Field(43200, ge=300, le=7 * 86400)  # a login session's absolute lifetime
 
     @field_validator("api_tokens")
     @classmethod
@@ -180,6 +181,25 @@ class AcdSettings(_Section):
     preferred_agent_days: int = Field(30, ge=0, le=365)
 
 
+class AgentsSettings(_Section):
+    """The agent desktop: the outcomes an agent picks after a call, and where click-to-dial calls go out.
+
+    ``outbound_context`` is the dialplan context an agent's own phone dials through (``cti-agents`` in the
+    rendered configuration); click-to-dial rings the agent's phone, then dials the number there.
+    """
+
+    outcomes: tuple[str, ...] = ("resolved", "ticket", "callback", "transferred", "wrong_number", "other")
+    outbound_context: str = Field("cti-agents", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+    @field_validator("outcomes")
+    @classmethod
+    def _outcome_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not name or len(name) > 32 or not name.replace("_", "").isalnum()]
+        if bad or not value or len(set(value)) != len(value):
+            raise ValueError("outcomes: 1 or more distinct names of letters, digits and _ (at most 32 each)")
+        return value
+
+
 class SmtpSettings(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -206,6 +226,7 @@ class Settings(_Section):
     smtp: SmtpSettings = SmtpSettings()
     ivr: IvrSettings = IvrSettings()
     acd: AcdSettings = AcdSettings()
+    agents: AgentsSettings = AgentsSettings()
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -9,7 +9,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 CONFIG=${CTI_CONFIG:-$ROOT/var/cti.toml}
 SANDBOX=${CTI_SANDBOX:-/opt/cti-sandbox}
-HOST_PACKAGES=(python3-venv debootstrap espeak-ng sox ffmpeg redis-server postgresql baresip-core sip-tester bc curl ca-certificates)
+HOST_PACKAGES=(python3-venv debootstrap espeak-ng sox ffmpeg redis-server postgresql baresip-core sip-tester bc curl ca-certificates chromium)
 
 log() { printf '[setup %(%H:%M:%S)T] %s\n' -1 "$*"; }
 [ "$(id -u)" = 0 ] || { echo "scripts/setup.sh must run as root (it installs packages and a chroot)" >&2; exit 1; }

@@ -75,7 +75,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     body = await _optional_body(request, ("extension",))
     extension = body.get("extension")
     if extension is not None:
-        extension = _extension(extension)
+        extension = check_extension(extension)
     return _status(await request.app[LIVE_ACD_KEY].login(request.match_info["id"], extension))
 
 
@@ -84,10 +84,8 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def pause(request: web.Request) -> web.StreamResponse:
     """``{"reason": "lunch"}``: kept across restarts and shown on the wallboard."""
     body = await json_object(request, allowed=("reason",))
-    reason = body.get("reason")
-    if not isinstance(reason, str) or not PAUSE_REASON.match(reason.strip()):
-        raise BodyInvalid("reason: 1 to 40 letters, digits, spaces or .'- (e.g. \"lunch\", \"training\")")
-    return _status(await request.app[LIVE_ACD_KEY].pause(request.match_info["id"], reason.strip()))
+    reason = check_pause_reason(body.get("reason"))
+    return _status(await request.app[LIVE_ACD_KEY].pause(request.match_info["id"], reason))
 
 
 @requires(*EVERYONE)
@@ -160,7 +158,15 @@ async def _optional_body(request: web.Request, allowed: tuple[str, ...]) -> dict
     return await json_object(request, allowed=allowed)
 
 
-def _extension(value: object) -> str:
+def check_pause_reason(value: object) -> str:
+    """A pause reason as agents type it (the desktop's websocket checks it here too)."""
+    if not isinstance(value, str) or not PAUSE_REASON.match(value.strip()):
+        raise BodyInvalid("reason: 1 to 40 letters, digits, spaces or .'- (e.g. \"lunch\", \"training\")")
+    return value.strip()
+
+
+def check_extension(value: object) -> str:
+    """The phone an agent logs in with, as a Dial endpoint (``agent1`` -> ``PJSIP/agent1``)."""
     if not isinstance(value, str) or not value or len(value) > MAX_EXTENSION:
         raise BodyInvalid("extension must be a non-empty string")
     try:

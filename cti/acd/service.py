@@ -33,6 +33,7 @@ from typing import Any
 from cti.acd.calls import CallPhase, QueuedCall
 from cti.acd.config import AgentConfig, QueueConfig, agent_model, queue_spec
 from cti.acd.ewt import EwtEstimator
+from cti.acd.listeners import CallListener
 from cti.acd.model import AgentState, Decision, UnknownCall, UnknownQueue, WaitingCall
 from cti.acd.policy import holds, requirement
 from cti.acd.records import ended, update_call
@@ -114,6 +115,7 @@ class AcdService:
     ewt: EwtEstimator = field(default_factory=EwtEstimator)
     counters: dict[str, QueueCounters] = field(default_factory=dict)
     decisions_log: list[dict[str, Any]] = field(default_factory=list)  # the last decisions, for the API
+    listeners: list[CallListener] = field(default_factory=list)  # screen pops: ringing, answered, ended
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -280,8 +282,10 @@ class AcdService:
             await self.dial_ended(call, ANSWERED_STATUS)
             return
         self._unroute(call)
-        if call.agent_id is not None and call.phase in (CallPhase.ASSIGNED, CallPhase.DIALING):
-            await self._agent_step(call.agent_id, self.board.released(call.id))
+        ringing = call.agent_id if call.phase in (CallPhase.ASSIGNED, CallPhase.DIALING) else None
+        if ringing is not None:
+            await self._agent_step(ringing, self.board.released(call.id))
+        self._notify("caller_left", call, ringing, reason)
         counters = self._counters(call.queue)
         if reason == "abandoned":
             counters.abandoned += 1
@@ -321,6 +325,7 @@ class AcdService:
         self.ewt.record_answered(call.queue, waited, now)
         call.path.append(f"agent:{call.agent_id}:answered({round(waited)}s)")
         await self._agent_step(call.agent_id, self.board.answered(call.id))
+        self._notify("answered", call, call.agent_id)
         await self._record(call, agent_id=call.agent_id, answered_at=utcnow(), wait_s=round(waited, 1))
 
     async def dial_ended(self, call: QueuedCall, status: str | None) -> bool:
@@ -352,6 +357,7 @@ class AcdService:
         call.phase = CallPhase.LEFT
         self.calls.pop(call.id, None)
         await self._agent_step(agent_id, self.board.finished(call.id, wrap_up))
+        self._notify("ended", call, agent_id, talk)
         await self._record(call, **ended("answered", talk_s=round(talk, 1)))
 
     async def _missed(self, call: QueuedCall, agent_id: str, status: str) -> None:
@@ -360,6 +366,7 @@ class AcdService:
         max_misses = queue.max_misses if queue is not None else 3
         after = await self._agent_step(agent_id, self.board.missed(call.id, max_misses))
         paused = after is not None and after.state is AgentState.PAUSED
+        self._notify("not_answered", call, agent_id, status)
         call.path.append(f"agent:{agent_id}:{status.lower()}" + (":paused" if paused else ""))
         log.info("call %s: agent %s did not answer (%s)%s; the caller keeps its place", call.id, agent_id,
                  status, ", agent paused" if paused else "")
@@ -436,6 +443,7 @@ class AcdService:
         call.dial = status.endpoint or (agent.endpoint if agent is not None else "")
         call.rule, call.explanation = decision.rule.value, decision.explanation.summary
         log.info("call %s (%s): %s", call.id, call.queue, decision.explanation.summary)
+        self._notify("ringing", call, agent_id)
         await self._wake_holder(call)
 
     def _lift_exclusions(self, call: QueuedCall) -> None:
@@ -500,6 +508,11 @@ class AcdService:
             log.warning("call %s: not back in the queue script after the redirect; counted as abandoned", call.id)
             call.redirected = False
             await self.caller_left(call)
+
+    def _notify(self, hook: str, call: QueuedCall, *args: Any) -> None:
+        """Tell every listener in the background (:mod:`cti.acd.listeners`): callers never wait for a pop."""
+        for listener in self.listeners:
+            self._spawn(_guarded(getattr(listener, hook)(call, *args), hook, call.id))
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(work)
@@ -704,6 +717,13 @@ class AcdService:
 
     def _counters(self, queue: str) -> QueueCounters:
         return self.counters.setdefault(queue, QueueCounters())
+
+
+async def _guarded(work: Awaitable[None], hook: str, call_id: str) -> None:
+    try:
+        await work
+    except Exception:
+        log.exception("call %s: a listener failed on %s", call_id, hook)
 
 
 def _reason(status: AgentStatus) -> str | None:

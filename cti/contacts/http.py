@@ -1,11 +1,13 @@
-"""REST API for blocked numbers: the list a flow's ``caller: [blocked]`` rule consults.
+"""REST API for blocked numbers (the list a flow's ``caller: [blocked]`` rule consults), and the routes
+of contacts and companies (:mod:`cti.contacts.contact_routes`).
 
 Numbers are normalised to E.164 with the configured region, so "06 12 34 56 78" and "+33612345678" are
-one entry. Admins and supervisors only.
+one entry. Blocked numbers: admins and supervisors only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +15,11 @@ from aiohttp import web
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from cti.contacts.contact_routes import add_contact_routes
 from cti.contacts.directory import CallerDirectory, normalise_number
 from cti.contacts.models import BlockedNumber
 from cti.contacts.profile import is_withheld
+from cti.contacts.store import ContactStore
 from cti.http.auth import Role, requires
 from cti.http.bodies import BodyInvalid, json_object
 
@@ -23,8 +27,10 @@ DIRECTORY_KEY: web.AppKey[CallerDirectory] = web.AppKey("caller_directory", Call
 EDITORS: tuple[Role, ...] = ("admin", "supervisor")
 
 
-def add_routes(app: web.Application, directory: CallerDirectory) -> None:
+def add_routes(app: web.Application, directory: CallerDirectory, contract_levels: Collection[str] = ()) -> None:
+    """``contract_levels``: the configured SLA levels a company's contract must be one of (empty: any)."""
     app[DIRECTORY_KEY] = directory
+    add_contact_routes(app, ContactStore(directory.db, directory.region, contract_levels))
     app.router.add_get("/api/blocked-numbers", list_blocked)
     app.router.add_post("/api/blocked-numbers", add_blocked)
     app.router.add_delete(r"/api/blocked-numbers/{blocked_id:\d+}", remove_blocked)

@@ -50,3 +50,8 @@ class CallRecord(Base):
     answered_at: Mapped[datetime | None] = mapped_column(default=None)
     wait_s: Mapped[float | None] = mapped_column(default=None)
     talk_s: Mapped[float | None] = mapped_column(default=None)
+    # the agent's wrap-up: what came of the call (one of the desktop's outcomes), a note, who set it and when
+    disposition: Mapped[str | None] = mapped_column(String(32), default=None)
+    disposition_note: Mapped[str] = mapped_column(Text, default="")
+    disposition_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    disposition_at: Mapped[datetime | None] = mapped_column(default=None)

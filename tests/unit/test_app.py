@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -133,19 +134,31 @@ async def test_database_down_still_greets_the_caller(tmp_path: Path, ami_peer: A
         await app.stop()
 
 
-async def test_every_route_of_the_composed_app_is_role_checked_and_denied_without_a_token(app: CtiApp) -> None:
-    from cti.http.auth import declared_roles
+PATH_VALUES = {"number": "5551000", "id": "x", "name": "x", "path": "cti.css"}  # other placeholders: "1"
+# The only routes anyone may reach without logging in; a new one must be added here on purpose.
+PUBLIC_ROUTES = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("POST", "/api/auth/session"),
+                 ("GET", "/static/{path}")}
 
-    routes = [r for r in app.web_app.router.routes() if r.method != "HEAD"]
+
+async def test_every_route_of_the_composed_app_is_role_checked_and_denied_without_a_token(app: CtiApp) -> None:
+    """Pages redirect an anonymous GET to the login form; every other non-public route answers 401."""
+    from cti.http.auth import declared_roles, is_page, is_public
+
+    routes = [r for r in app.web_app.router.routes() if r.method != "HEAD" and r.resource is not None]
     assert any(r.resource is not None and "/api/tickets" in r.resource.canonical for r in routes)
+    public = {(r.method, r.resource.canonical) for r in routes if r.resource is not None and is_public(r.handler)}
+    assert public == PUBLIC_ROUTES
     async with aiohttp.ClientSession() as http:
         for route in routes:
-            assert declared_roles(route.handler), f"{route.method} {route.resource} declares no roles"
             assert route.resource is not None
-            path = route.resource.canonical.replace("{ticket_id}", "1").replace("{attachment_id}", "1").replace(
-                "{number}", "5551000").replace("{blocked_id}", "1").replace("{id}", "x").replace("{name}", "x")
-            async with http.request(route.method, f"http://127.0.0.1:{app.http_port}{path}") as response:
-                assert response.status == 401, f"{route.method} {path} answered {response.status}"
+            if (route.method, route.resource.canonical) in PUBLIC_ROUTES:
+                continue
+            assert declared_roles(route.handler), f"{route.method} {route.resource} declares no roles"
+            path = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES.get(m[1], "1"), route.resource.canonical)
+            expected = 303 if is_page(route.handler) and route.method == "GET" else 401
+            url = f"http://127.0.0.1:{app.http_port}{path}"
+            async with http.request(route.method, url, allow_redirects=False) as response:
+                assert response.status == expected, f"{route.method} {path} answered {response.status}"
 
 
 async def test_nine_at_the_menu_hands_the_call_to_voicemail_through_the_dialplan(app: CtiApp) -> None:
