@@ -23,6 +23,7 @@ from cti.acd.store import AgentNotFound
 from cti.http.auth import Role, requires
 from cti.http.bodies import BodyInvalid, json_object
 from cti.http.errors import answers
+from cti.http.identity import IDENTITY
 from cti.state.errors import StateError
 
 LIVE_ACD_KEY: web.AppKey[AcdService] = web.AppKey("acd_service", AcdService)
@@ -76,7 +77,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     extension = body.get("extension")
     if extension is not None:
         extension = check_extension(extension)
-    return _status(await request.app[LIVE_ACD_KEY].login(request.match_info["id"], extension))
+    return _status(await request.app[LIVE_ACD_KEY].login(_agent_id(request), extension))
 
 
 @requires(*EVERYONE)
@@ -85,25 +86,25 @@ async def pause(request: web.Request) -> web.StreamResponse:
     """``{"reason": "lunch"}``: kept across restarts and shown on the wallboard."""
     body = await json_object(request, allowed=("reason",))
     reason = check_pause_reason(body.get("reason"))
-    return _status(await request.app[LIVE_ACD_KEY].pause(request.match_info["id"], reason))
+    return _status(await request.app[LIVE_ACD_KEY].pause(_agent_id(request), reason))
 
 
 @requires(*EVERYONE)
 @live_errors
 async def resume(request: web.Request) -> web.StreamResponse:
-    return _status(await request.app[LIVE_ACD_KEY].resume(request.match_info["id"]))
+    return _status(await request.app[LIVE_ACD_KEY].resume(_agent_id(request)))
 
 
 @requires(*EVERYONE)
 @live_errors
 async def logout(request: web.Request) -> web.StreamResponse:
-    return _status(await request.app[LIVE_ACD_KEY].logout(request.match_info["id"]))
+    return _status(await request.app[LIVE_ACD_KEY].logout(_agent_id(request)))
 
 
 @requires(*EVERYONE)
 @live_errors
 async def end_wrap_up(request: web.Request) -> web.StreamResponse:
-    return _status(await request.app[LIVE_ACD_KEY].end_wrap_up(request.match_info["id"]))
+    return _status(await request.app[LIVE_ACD_KEY].end_wrap_up(_agent_id(request)))
 
 
 @requires(*WATCHERS)
@@ -150,6 +151,16 @@ async def staffing(request: web.Request) -> web.StreamResponse:
                            numbers["answer_within_s"], max_occupancy=numbers["max_occupancy"],
                            shrinkage=numbers["shrinkage"] or 0.0)
     return web.json_response(dataclasses.asdict(result))
+
+
+def _agent_id(request: web.Request) -> str:
+    """The agent a command is for: an agent signed in as a person commands only themselves (a supervisor, an
+    admin or an integration's API token may command anyone)."""
+    agent_id = request.match_info["id"]
+    who = request.get(IDENTITY)
+    if who is not None and who.role == "agent" and who.via != "api-token" and who.agent_id != agent_id:
+        raise web.HTTPForbidden(reason="an agent may change only their own state")
+    return agent_id
 
 
 async def _optional_body(request: web.Request, allowed: tuple[str, ...]) -> dict[str, Any]:

@@ -27,9 +27,9 @@ from cti.prompts import PromptStore
 from cti.settings import Settings
 from cti.users.store import UserStore
 from tests.plugins.asterisk import place_simulated_call, set_agi_url
-from tests.support.calls import wav_duration
 from tests.support.ivr import MONDAY_10, fixed_clock
 from tickets.models import Ticket
+from tickets.voicemail.recordings import wav_duration
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
