@@ -76,7 +76,7 @@ class AgentDesk:
     async def snapshot(self, agent_id: str) -> dict[str, Any]:
         """What a desktop shows when it connects: the agent, their state, their calls' cards."""
         config = self.acd.agents.get(agent_id)
-        status = self.acd.statuses.get(agent_id, AgentStatus(agent_id))
+        status = await self.acd.board.get(agent_id)  # the shared truth, whichever node changed it last
         return {"agent": {"id": agent_id, "name": config.name if config else agent_id,
                           "known": config is not None, "usual_phone": config.endpoint if config else ""},
                 "status": status_json(status), "cards": await self.events.cards(agent_id),
@@ -166,7 +166,12 @@ class AgentDesk:
         paused = status.state is AgentState.AVAILABLE
         if paused:
             await self.acd.pause(agent_id, OUTBOUND_PAUSE_REASON)
-        action_id = await self.dialer.dial(endpoint, target, agent_id)
+        try:
+            action_id = await self.dialer.dial(endpoint, target, agent_id)
+        except Exception:
+            if paused:  # no call was placed: the agent takes queued calls again
+                await self.acd.resume(agent_id)
+            raise
         return {"number": target, "endpoint": endpoint, "action_id": action_id, "paused": paused}
 
 

@@ -21,7 +21,7 @@ from cti.acd.store import AgentNotFound
 from cti.agents.commands import COMMANDS, CommandInvalid
 from cti.agents.desk import AgentDesk
 from cti.agents.events import envelope
-from cti.agents.hub import AgentHub
+from cti.agents.hub import AgentHub, Buffered
 from cti.agents.outbox import SocketOutbox
 from cti.errors import CtiError
 from cti.http.auth import requires
@@ -35,6 +35,8 @@ DESK_KEY: web.AppKey[AgentDesk] = web.AppKey("agent_desk", AgentDesk)
 HEARTBEAT_S = 20.0
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_COMMANDS_IN_FLIGHT = 8
+REPLAY_SETTLE_STEPS = 10
+REPLAY_SETTLE_S = 0.02
 
 
 class NoAgent(CtiError):
@@ -84,10 +86,23 @@ async def _greet(hub: AgentHub, desk: AgentDesk, outbox: SocketOutbox, agent_id:
         snapshot = await desk.snapshot(agent_id)
     except StateError:
         last_seq, snapshot = 0, {"agent": {"id": agent_id}, "status": None, "cards": [], "degraded": True}
-    missed = hub.replay(agent_id, since, last_seq) if since is not None else None
+    missed = await _replay(hub, agent_id, since, last_seq)
     hello = {**snapshot, "last_seq": last_seq, "resumed": missed is not None, "replayed": len(missed or [])}
     first = [json.dumps(envelope("hello", hello, None, agent_id), separators=(",", ":"))]
     outbox.open(first + [item.text for item in missed or []], last_seq)
+
+
+async def _replay(hub: AgentHub, agent_id: str, since: int | None, last_seq: int) -> list[Buffered] | None:
+    """What the desktop missed; the newest events may still be on their way from another node's publish, so a
+    gap is given a moment to fill before the desktop is told to start afresh."""
+    if since is None:
+        return None
+    for _ in range(REPLAY_SETTLE_STEPS):
+        missed = hub.replay(agent_id, since, last_seq)
+        if missed is not None:
+            return missed
+        await asyncio.sleep(REPLAY_SETTLE_S)
+    return hub.replay(agent_id, since, last_seq)
 
 
 async def _read_commands(ws: web.WebSocketResponse, desk: AgentDesk, outbox: SocketOutbox, agent_id: str,
