@@ -511,8 +511,12 @@ class AcdService:
 
     def _notify(self, hook: str, call: QueuedCall, *args: Any) -> None:
         """Tell every listener in the background (:mod:`cti.acd.listeners`): callers never wait for a pop."""
+        if not self.listeners:
+            return
+        # the call as it is now: the listeners run later, by when the ACD may have moved it on
+        now = replace(call, path=list(call.path), missed_by=dict(call.missed_by), attach_timer=None)
         for listener in self.listeners:
-            self._spawn(_guarded(getattr(listener, hook)(call, *args), hook, call.id))
+            self._spawn(_guarded(getattr(listener, hook)(now, *args), hook, call.id))
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(work)

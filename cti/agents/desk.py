@@ -19,6 +19,8 @@ from cti.acd.shared import AgentStatus
 from cti.agents.dialer import OUTBOUND_PAUSE_REASON, ClickToDial, DialRefused, diallable
 from cti.agents.events import AgentEvents
 from cti.contacts.directory import CallerDirectory
+from cti.contacts.store import ContactStore
+from cti.contacts.validation import ContactInput
 from cti.db import Database
 from cti.db.base import utcnow
 from cti.db.models import CallRecord
@@ -33,10 +35,26 @@ class NotOnScreen(CtiError):
     code = "desktop.not_on_screen"
 
 
+class DesktopUnavailable(CtiError):
+    code = "desktop.unavailable"
+
+
 class ContactCreator(Protocol):
     """The contacts store's creation, as the desktop uses it (``cti.contacts.store``)."""
 
     async def create_contact(self, *, name: str, numbers: list[str], email: str, company: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class StoreContacts:
+    """An agent creates a contact through the contacts store, with its checks (numbers normalised, a number
+    owned by another contact refused); never with a VIP flag or a contract level, which raise priority."""
+
+    store: ContactStore
+
+    async def create_contact(self, *, name: str, numbers: list[str], email: str, company: str) -> int:
+        view = await self.store.create(ContactInput(name=name, numbers=numbers, email=email, company=company or None))
+        return view.id
 
 
 def status_json(status: AgentStatus) -> dict[str, Any]:
@@ -138,7 +156,7 @@ class AgentDesk:
     async def create_contact(self, agent_id: str, call_id: str | None, *, name: str, numbers: list[str],
                              email: str, company: str) -> dict[str, Any]:
         if self.contacts is None:
-            raise NotOnScreen("contacts cannot be created on this server")
+            raise DesktopUnavailable("contacts cannot be created on this server")
         card = await self.card(agent_id, call_id) if call_id else None
         if card is not None and not numbers and card["caller"]["number"]:
             numbers = [card["caller"]["number"]]

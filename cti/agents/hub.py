@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from cti.acd.shared import CHANNEL as ACD_CHANNEL
 from cti.acd.shared import AgentStatus
 from cti.agents.events import CHANNEL, EVERYONE, envelope, unwire, wire
-from cti.state import StateBackend
+from cti.state import StateBackend, Subscription
 from cti.state.errors import StateError
 
 log = logging.getLogger(__name__)
@@ -186,11 +186,7 @@ class AgentHub:
                 if outage:
                     self._drop_all()
                     outage = False
-                async for channel, message in subscription:
-                    if channel == CHANNEL:
-                        self.deliver(message)
-                    else:
-                        self._agent_state(message)
+                await self._read(subscription)
                 return
             except StateError as exc:
                 log.warning("agent hub: event feed interrupted (%s); resubscribing", exc)
@@ -200,6 +196,17 @@ class AgentHub:
             except Exception:
                 log.exception("agent hub: event feed failed; restarting it")
                 await asyncio.sleep(RESUBSCRIBE_S)
+
+    async def _read(self, subscription: Subscription) -> None:
+        """Until the feed ends or fails; then it is closed (on Redis, its connection and pump go with it)."""
+        try:
+            async for channel, message in subscription:
+                if channel == CHANNEL:
+                    self.deliver(message)
+                else:
+                    self._agent_state(message)
+        finally:
+            await subscription.close()
 
     def _drop_all(self) -> None:
         for _, client in self.clients():

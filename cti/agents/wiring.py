@@ -9,13 +9,14 @@ from aiohttp import web
 from cti.acd.service import AcdService
 from cti.agents import pages, ws
 from cti.agents.cards import CardBuilder
-from cti.agents.desk import AgentDesk, ContactCreator
+from cti.agents.desk import AgentDesk, ContactCreator, StoreContacts
 from cti.agents.dialer import ClickToDial
 from cti.agents.events import AgentEvents
 from cti.agents.hub import AgentHub
 from cti.agents.pops import ScreenPops
 from cti.ami import AmiClient
 from cti.contacts.directory import CallerDirectory
+from cti.contacts.store import ContactStore
 from cti.db import Database
 from cti.settings import AgentsSettings
 from cti.state import StateBackend
@@ -47,6 +48,7 @@ def build_desktop(settings: AgentsSettings, *, db: Database, state: StateBackend
     events = AgentEvents(state, local=hub.deliver)
     pops = ScreenPops(events, CardBuilder(db, directory))
     acd.listeners.append(pops)
-    desk = AgentDesk(acd, events, tickets, db, directory, ClickToDial(ami, settings.outbound_context), contacts,
+    creator = contacts if contacts is not None else StoreContacts(ContactStore(db, directory.region))
+    desk = AgentDesk(acd, events, tickets, db, directory, ClickToDial(ami, settings.outbound_context), creator,
                      settings.outcomes)
     return Desktop(hub, events, pops, desk)

@@ -46,10 +46,14 @@ class RecordingOutbox:
     def __init__(self, name: str = "") -> None:
         self.name = name
         self.received: list[tuple[dict[str, Any], int | None]] = []
+        self.resyncs = 0
 
     def push(self, text: str, seq: int | None = None) -> bool:
         self.received.append((json.loads(text), seq))
         return True
+
+    def close_for_resync(self) -> None:
+        self.resyncs += 1
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -62,6 +66,11 @@ class RecordingOutbox:
         """The ``data`` of the events of ``kind`` (about ``call_id`` when given), in arrival order."""
         return [event["data"] for event in self.events
                 if event["type"] == kind and (call_id is None or event["data"].get("call_id") == call_id)]
+
+    async def wait_for(self, kind: str, count: int = 1) -> list[dict[str, Any]]:
+        """The ``data`` of the events of ``kind`` once at least ``count`` of them have arrived."""
+        await wait_until(lambda: len(self.of(kind)) >= count, f"{count} {kind} event(s) at {self.name}")
+        return self.of(kind)
 
     def saw(self, kind: str, **data: Any) -> bool:
         return any(all(event.get(key) == value for key, value in data.items()) for event in self.of(kind))
@@ -86,6 +95,7 @@ class FlakyState:
     def __init__(self, inner: StateBackend, *down: str) -> None:
         self.inner = inner
         self.down = set(down)
+        self.subscriptions: list[Subscription] = []
 
     @property
     def backend(self) -> StateBackend:
@@ -117,7 +127,9 @@ class FlakyState:
 
     async def subscribe(self, *channels: str) -> Subscription:
         self._check("subscribe")
-        return await self.inner.subscribe(*channels)
+        subscription = await self.inner.subscribe(*channels)
+        self.subscriptions.append(subscription)
+        return subscription
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -149,14 +161,18 @@ class FakeWebSocket:
 
 
 class FakeAmi:
-    """The part of ``AmiClient`` click-to-dial uses: ``connected`` and a recording ``originate``."""
+    """The part of ``AmiClient`` click-to-dial uses: ``connected`` and a recording ``originate`` (which raises
+    ``error`` when given, after recording)."""
 
-    def __init__(self, connected: bool = True) -> None:
+    def __init__(self, connected: bool = True, error: Exception | None = None) -> None:
         self.connected = connected
+        self.error = error
         self.originates: list[dict[str, Any]] = []
 
     async def originate(self, channel: str, **fields: Any) -> str:
         self.originates.append({"channel": channel, **fields})
+        if self.error is not None:
+            raise self.error
         return f"action-{len(self.originates)}"
 
 

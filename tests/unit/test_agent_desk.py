@@ -17,7 +17,7 @@ from cti.agents import commands
 from cti.agents.commands import CommandInvalid
 from cti.agents.desk import DEFAULT_OUTCOMES, AgentDesk, NotOnScreen
 from cti.agents.dialer import OUTBOUND_PAUSE_REASON, ClickToDial, DialRefused
-from cti.ami import AmiClient
+from cti.ami import AmiActionFailed, AmiClient
 from cti.contacts.directory import CallerDirectory
 from cti.contacts.models import Contact, ContactNumber
 from cti.db import Database
@@ -288,3 +288,12 @@ async def test_dial_is_refused_without_a_phone_system(station: Station) -> None:
         await station.desk.dial("alice", CALLER)
     status = station.rig.desk.status("alice")
     assert (status.state, status.reason) == (AgentState.AVAILABLE, None)  # not left paused for a call never made
+
+
+async def test_a_failed_originate_gives_the_agent_back_to_the_queues(station: Station) -> None:
+    await station.rig.acd.login("alice")
+    station.ami.error = AmiActionFailed("Originate failed")
+    with pytest.raises(AmiActionFailed):
+        await station.desk.dial("alice", CALLER)
+    assert len(station.ami.originates) == 1
+    assert station.rig.desk.status("alice").state is AgentState.AVAILABLE

@@ -6,20 +6,25 @@ Where pub/sub matters the tests run on the in-process backend and on the real Re
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
+from redis.asyncio import Redis
 
 from cti.acd.model import AgentState
 from cti.acd.shared import CHANNEL as ACD_CHANNEL
 from cti.acd.shared import AgentBoard, AgentStatus
+from cti.agents import hub as hub_module
 from cti.agents.events import CARD_TTL_S, CARDS_KEY, CHANNEL, EVERYONE, AgentEvents, envelope, unwire, wire
 from cti.agents.hub import AgentHub, Buffered, agent_state_event
-from cti.state import InMemoryStateBackend, StateUnavailable
+from cti.state import InMemoryStateBackend, RedisStateBackend, StateUnavailable
+from cti.state.memory import Mailbox
 from tests.plugins.state import FakeClock, StateNodes
-from tests.support.desktop import FlakyState, RecordingOutbox, flush, wait_until
+from tests.support.desktop import WAIT_S, FlakyState, RecordingOutbox, flush, wait_until
 
 
 @pytest.fixture
@@ -93,7 +98,7 @@ async def test_a_broadcast_reaches_every_desktop_unsequenced(state_nodes: StateN
         hub.add(name, box)
     await events.broadcast("wallboard", {"waiting": 3})
     for box in boxes.values():
-        await wait_until(lambda box=box: bool(box.of("wallboard")), f"the broadcast at {box.name}")
+        await box.wait_for("wallboard")
         [(event, seq)] = box.received
         assert (seq, event["seq"], event["agent_id"], event["data"]) == (None, None, EVERYONE, {"waiting": 3})
     assert await events.last_seq(EVERYONE) == 0  # a broadcast uses no counter
@@ -110,7 +115,7 @@ async def test_hubs_on_two_nodes_both_receive_what_either_node_emits(state_nodes
         first = await AgentEvents(state_nodes.backend).emit("alice", "note", {"from": "node 1"})
         second = await AgentEvents(state_nodes.nodes[-1]).emit("alice", "note", {"from": "node 2"})
         for box in (here, there):
-            await wait_until(lambda box=box: len(box.of("note")) == 2, f"both events at {box.name}")
+            await box.wait_for("note", 2)
             assert [seq for _, seq in box.received] == [first, second] == [1, 2]
             assert [data["from"] for data in box.of("note")] == ["node 1", "node 2"]
         assert _seqs(other_hub.replay("alice", 0, 2)) == [1, 2]  # both kept for replay on the other node too
@@ -181,6 +186,56 @@ async def test_a_removed_tab_gets_nothing_more(state_nodes: StateNodes, hub: Age
     assert (len(kept.of("note")), removed.received, hub.connected("alice")) == (1, [], 1)
     hub.remove("alice", kept)
     assert (hub.connected("alice"), hub.sockets, list(hub.clients())) == (0, 0, [])
+
+
+# --- the feed's life cycle -------------------------------------------------------------------------------
+
+
+async def test_after_a_feed_outage_the_hub_closes_the_old_feed_resubscribes_and_drops_its_sockets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hub_module, "RESUBSCRIBE_S", 0.0)
+    backend = InMemoryStateBackend()
+    flaky = FlakyState(backend)
+    hub = AgentHub(flaky.backend)
+    await hub.start()
+    try:
+        alice = RecordingOutbox("alice")
+        hub.add("alice", alice)
+        [first] = flaky.subscriptions
+        cast(Mailbox, first).fail(StateUnavailable("the connection to Redis dropped"))
+        await wait_until(lambda: alice.resyncs == 1, "the sockets closed for resync")
+        assert len(flaky.subscriptions) == 2
+        with pytest.raises(StopAsyncIteration):  # closed: no second connection and pump left behind
+            await asyncio.wait_for(first.__anext__(), WAIT_S)
+        await AgentEvents(backend).emit("alice", "note", {})
+        assert len(await alice.wait_for("note")) == 1  # the new feed delivers
+    finally:
+        await hub.stop()
+
+
+@pytest.mark.redis
+async def test_a_stopped_hub_leaves_the_redis_channel(redis_url: str, state_key_prefix: str) -> None:
+    backend = RedisStateBackend(redis_url, state_key_prefix)
+    raw = Redis.from_url(redis_url)
+
+    async def listeners() -> int:
+        [(_, count)] = await raw.pubsub_numsub(state_key_prefix + CHANNEL)
+        return int(count)
+
+    try:
+        hub = AgentHub(backend)
+        await hub.start()
+        assert await listeners() == 1
+        await hub.stop()
+        for _ in range(500):  # the server sees the connection close a moment later
+            if await listeners() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert await listeners() == 0
+    finally:
+        await raw.aclose()
+        await backend.close()
 
 
 # --- replay -------------------------------------------------------------------------------------------------
