@@ -66,7 +66,7 @@ class CtiApp:
         tickets_http.add_routes(self.web_app, self.tickets, self.settings.paths.media_dir)
         if self.ivr is not None:
             ivr_http.add_routes(self.web_app, self.ivr)
-            contacts_http.add_routes(self.web_app, self.ivr.directory)
+            contacts_http.add_routes(self.web_app, self.ivr.directory, self.settings.tickets.sla)
         if self.acd is not None:
             acd_http.add_config_routes(self.web_app, self.acd.store, self.acd.reload)
             acd_live_http.add_live_routes(self.web_app, self.acd)

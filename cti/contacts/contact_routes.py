@@ -206,17 +206,17 @@ def _count(query: Mapping[str, str], key: str, default: int, lowest: int) -> int
     raw = query.get(key, "")
     if raw == "":
         return default
-    if not raw.isdigit() or int(raw) < lowest or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < lowest:
         raise BodyInvalid(f"{key} must be a whole number of at least {lowest}")
     return int(raw)
 
 
 def _path_id(request: web.Request, key: str) -> int:
-    value = int(request.match_info[key])
-    if value > MAX_ID:
+    raw = request.match_info[key]
+    if not raw.isascii() or len(raw) > 10 or int(raw) > MAX_ID:
         kind = "contact" if key == "contact_id" else "company"
-        raise ContactNotFound(f"no {kind} {value}")
-    return value
+        raise ContactNotFound(f"no {kind} {raw[:20]}")
+    return int(raw)
 
 
 async def read_csv_body(request: web.Request) -> bytes:

@@ -44,14 +44,14 @@ async def import_csv(store: ContactStore, data: bytes, *, dry_run: bool = False)
 
 
 def read_csv(data: bytes, region: str, levels: Collection[str] = ()) -> list[CsvRow]:
-    """Every row checked; CsvInvalid lists all the bad ones (and file-level problems as line 1)."""
+    """Every row checked and normalised, or CsvInvalid listing every bad row (a bad header or encoding alone)."""
     if len(data) > MAX_CSV_BYTES:
         raise too_large()
     rows: list[CsvRow] = []
     errors: list[RowError] = []
     for line, values, columns in _records(_decode(data)):
         try:
-            rows.append(CsvRow(line, check_contact(row_contact(values, columns), region, levels)))
+            rows.append(CsvRow(line, check_row(values, columns, region, levels)))
         except ContactInvalid as exc:
             errors.append(RowError(line, "; ".join(exc.errors)))
     errors.extend(file_conflicts(rows))
@@ -112,19 +112,25 @@ def read_header(values: list[str]) -> list[str]:
     return columns
 
 
-def row_contact(values: list[str], columns: list[str]) -> ContactInput:
-    """The row as given (checked next by check_contact); ContactInvalid for what only a CSV can get wrong."""
+def check_row(values: list[str], columns: list[str], region: str, levels: Collection[str]) -> ContactInput:
+    """The row as a checked contact, or ContactInvalid with every reason (a wrong field count alone)."""
     if len(values) != len(columns):
         raise ContactInvalid([f"{len(values)} fields but the header has {len(columns)} columns"])
     fields = dict(zip(columns, (value.strip() for value in values), strict=True))
-    vip = fields.get("vip", "").lower()
-    if vip not in YES | NO:
-        raise ContactInvalid([f"vip: {fields['vip'][:20]!r} is not yes or no (or 1/0, oui/non, empty)"])
-    return ContactInput(
-        name=fields["name"], numbers=[part for part in NUMBER_SEPARATOR.split(fields["numbers"]) if part.strip()],
-        email=fields.get("email", ""), company=fields.get("company") or None,
-        contract_level=fields.get("contract_level") or None, language=fields.get("language") or None,
-        vip=vip in YES)
+    problems: list[str] = []
+    try:
+        contact = check_contact(ContactInput(
+            name=fields["name"], numbers=[part for part in NUMBER_SEPARATOR.split(fields["numbers"]) if part.strip()],
+            email=fields.get("email", ""), company=fields.get("company") or None,
+            contract_level=fields.get("contract_level") or None, language=fields.get("language") or None,
+            vip=fields.get("vip", "").lower() in YES), region, levels)
+    except ContactInvalid as exc:
+        problems.extend(exc.errors)
+    if fields.get("vip", "").lower() not in YES | NO:
+        problems.append(f"vip: {fields['vip'][:20]!r} is not yes or no (or 1/0, oui/non, empty)")
+    if problems:
+        raise ContactInvalid(problems)
+    return contact
 
 
 def file_conflicts(rows: list[CsvRow]) -> list[RowError]:

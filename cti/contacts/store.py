@@ -76,6 +76,7 @@ class ContactStore:
     # --- contacts ----------------------------------------------------------------------------------
 
     async def create(self, data: ContactInput) -> ContactView:
+        """A new contact (and its company when new); NumberTaken if a number is already someone's."""
         clean = self.check(data)
 
         async def work(session: AsyncSession) -> int:
@@ -125,6 +126,7 @@ class ContactStore:
         return await self.get(await self._write(work))
 
     async def delete(self, contact_id: int) -> None:
+        """The contact and its numbers: a call from them is unknown from now on. Its company stays."""
         async with self.db.session() as session:
             await session.execute(delete(ContactNumber).where(ContactNumber.contact_id == contact_id))
             result = await session.execute(delete(Contact).where(Contact.id == contact_id))
@@ -147,6 +149,7 @@ class ContactStore:
     # --- companies ---------------------------------------------------------------------------------
 
     async def list_companies(self) -> list[CompanyView]:
+        """Every company by name, with how many contacts it has (what deleting or merging it would touch)."""
         counts = (select(Contact.company_id, func.count().label("n")).where(Contact.company_id.is_not(None))
                   .group_by(Contact.company_id).subquery())
         query = (select(Company, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.company_id == Company.id)

@@ -74,7 +74,7 @@ def check_numbers(raw: Sequence[str], region: str, errors: list[str]) -> tuple[s
     for item in raw:
         number = normalise_number(item, region)
         if is_withheld(item) or not E164.match(number):
-            errors.append(f"numbers: {item.strip()!r} is not a phone number (write it as +33612345678, "
+            errors.append(f"numbers: {item.strip()[:40]!r} is not a phone number (write it as +33612345678, "
                           f"or in the national format of {region})")
         else:
             found.setdefault(number)

@@ -32,9 +32,9 @@ async def count(database: Database, model: type[ContactNumber] | type[Company]) 
 async def test_numbers_are_stored_in_e164_and_found_by_the_caller_directory(
     store: ContactStore, database: Database
 ) -> None:
-    claire = await store.create(ContactInput("  Claire Martin ", ["06 12 34 56 78", "+33612345678", "0033 1 99 00 12 34"],
-                                             email="claire.martin@dupont-sa.example", company="Dupont SA",
-                                             contract_level="gold", language="FR", vip=True))
+    numbers = ["06 12 34 56 78", "+33612345678", "0033 1 99 00 12 34"]
+    claire = await store.create(ContactInput("  Claire Martin ", numbers, email="claire.martin@dupont-sa.example",
+                                             company="Dupont SA", contract_level="gold", language="FR", vip=True))
     assert claire.name == "Claire Martin"
     assert claire.numbers == ("+33612345678", "+33199001234")  # the same number written twice is kept once
     assert (claire.language, claire.vip, claire.company and claire.company.contract_level) == ("fr", True, "gold")
@@ -132,7 +132,8 @@ async def test_an_update_replaces_the_numbers_atomically(store: ContactStore, da
         await store.update(claire.id, ContactInput("Claire Martin", ["+33639980000", "+33199000001"]))
     assert (await store.get(claire.id)).numbers == ("+33612345678",)  # nothing of the refused update
     moved = await store.update(claire.id, ContactInput("Claire Martin-Roux", ["06 39 98 00 00"], company="Dupont SA"))
-    assert (moved.name, moved.numbers, moved.email, moved.language) == ("Claire Martin-Roux", ("+33639980000",), "", None)
+    assert (moved.name, moved.numbers, moved.email, moved.language) == (
+        "Claire Martin-Roux", ("+33639980000",), "", None)
     assert await store.update(jean.id, ContactInput("Jean Dupont", ["+33199000001", "06 12 34 56 78"]))
     assert await count(database, ContactNumber) == 3
     with pytest.raises(ContactNotFound, match="no contact 999"):
