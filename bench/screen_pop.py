@@ -154,9 +154,11 @@ async def run(agents: int, calls: int, broadcasts: int, redis_url: str | None) -
     await asyncio.wait_for(ready.wait(), 120)
     connect_s = time.perf_counter() - started
     rss_connected = _rss_mib()
+    written = _watch_server_writes(desktop)
     try:
-        ring, answer, baseline = await _calls(acd, desktop, peer, inbox, calls)
-        fanout, fanout_last, fanout_base, fanout_base_last = await _broadcasts(desktop, inbox, broadcasts, agents)
+        ring, answer, baseline, server = await _calls(acd, desktop, peer, inbox, calls, written)
+        fanout, fanout_last, fanout_base, fanout_base_last, server_last = await _broadcasts(
+            desktop, inbox, broadcasts, agents, written)
     finally:
         for task in clients:
             task.cancel()
@@ -174,6 +176,7 @@ async def run(agents: int, calls: int, broadcasts: int, redis_url: str | None) -
         "rss_mib": {"before_sockets": round(rss_before, 1), "with_sockets": round(rss_connected, 1),
                     "per_socket_kib": round((rss_connected - rss_before) * 1024 / agents, 1)},
         "ring_ms": _summary(ring), "answer_from_ami_ms": _summary(answer), "baseline_send_ms": _summary(baseline),
+        "server_answer_from_ami_ms": _summary(server), "server_broadcast_last_ms": _summary(server_last),
         "broadcast_each_ms": _summary(fanout), "broadcast_last_ms": _summary(fanout_last),
         "baseline_broadcast_each_ms": _summary(fanout_base), "baseline_broadcast_last_ms": _summary(fanout_base_last),
         "ratios_median": {
@@ -188,8 +191,28 @@ async def _no_status() -> dict[str, Any]:
     return {"healthy": True}
 
 
-async def _calls(acd: AcdService, desktop: Any, peer: AmiPeer, inbox: Inbox,
-                 calls: int) -> tuple[list[float], list[float], list[float]]:
+def _watch_server_writes(desktop: Any) -> dict[tuple[str, str], dict[str, float]]:
+    """Server side: when each answered/wallboard frame was written to each agent's socket (the figure the
+    target is about; the clients' own parsing, in this same process, comes after)."""
+    written: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for agent, outbox in desktop.hub.clients():
+        send = outbox._ws.send_str
+
+        async def timed(text: str, compress: Any = None, *, _send: Any = send, _agent: str = agent) -> None:
+            await _send(text, compress)
+            if '"type":"call_answered"' in text or '"type":"wallboard"' in text:
+                event = json.loads(text)
+                data = event["data"]
+                written[(event["type"], str(data.get("call_id") or data.get("tag")))][_agent] = time.perf_counter()
+
+        outbox._ws.send_str = timed
+    return written
+
+
+async def _calls(acd: AcdService, desktop: Any, peer: AmiPeer, inbox: Inbox, calls: int,
+                 written: dict[tuple[str, str], dict[str, float]]
+                 ) -> tuple[list[float], list[float], list[float], list[float]]:
+    server: list[float] = []
     ring: list[float] = []
     answer: list[float] = []
     baseline: list[float] = []
@@ -207,11 +230,12 @@ async def _calls(acd: AcdService, desktop: Any, peer: AmiPeer, inbox: Inbox,
         await peer.emit({"Event": "DialEnd", "Uniqueid": call.id, "DestChannel": f"PJSIP/{agent}-1",
                          "DialStatus": "ANSWER"})
         answer.append((await asyncio.wait_for(inbox.wait(agent, "call_answered", call.id), 10) - started) * 1000)
+        server.append((written[("call_answered", call.id)][agent] - started) * 1000)
         baseline.append(await _direct_send(desktop, agent, inbox, number) * 1000)
         await acd.dial_ended(call, "ANSWER")
         await asyncio.wait_for(inbox.wait(agent, "call_ended", call.id), 10)
         await desktop.events.drop_card(agent, call.id)
-    return ring, answer, baseline
+    return ring, answer, baseline, server
 
 
 async def _direct_send(desktop: Any, agent: str, inbox: Inbox, number: int) -> float:
@@ -224,8 +248,10 @@ async def _direct_send(desktop: Any, agent: str, inbox: Inbox, number: int) -> f
     return await asyncio.wait_for(inbox.wait(agent, "direct", tag), 10) - started
 
 
-async def _broadcasts(desktop: Any, inbox: Inbox, count: int,
-                      agents: int) -> tuple[list[float], list[float], list[float], list[float]]:
+async def _broadcasts(desktop: Any, inbox: Inbox, count: int, agents: int,
+                      written: dict[tuple[str, str], dict[str, float]]
+                      ) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
+    server_last: list[float] = []
     each: list[float] = []
     last: list[float] = []
     base_each: list[float] = []
@@ -238,6 +264,7 @@ async def _broadcasts(desktop: Any, inbox: Inbox, count: int,
         times = await _all_received(inbox, "wallboard", tag, agents)
         each += [(at - started) * 1000 for at in times]
         last.append((max(times) - started) * 1000)
+        server_last.append((max(written[("wallboard", tag)].values()) - started) * 1000)
         tag = f"base-{number}"
         text = json.dumps({"type": "base", "seq": None, "data": {"tag": tag}})
         started = time.perf_counter()
@@ -246,7 +273,7 @@ async def _broadcasts(desktop: Any, inbox: Inbox, count: int,
         times = await _all_received(inbox, "base", tag, agents)
         base_each += [(at - started) * 1000 for at in times]
         base_last.append((max(times) - started) * 1000)
-    return each, last, base_each, base_last
+    return each, last, base_each, base_last, server_last
 
 
 async def _all_received(inbox: Inbox, kind: str, tag: str, agents: int) -> list[float]:
@@ -265,6 +292,8 @@ def _summary(values: Sequence[float]) -> dict[str, float]:
 
 def _table(result: dict[str, Any]) -> str:
     rows = [("ring (reserve -> card on socket)", "ring_ms"), ("answer (AMI DialEnd -> socket)", "answer_from_ami_ms"),
+            ("  server side: answer frame written", "server_answer_from_ami_ms"),
+            ("  server side: last broadcast frame", "server_broadcast_last_ms"),
             ("baseline: one direct send", "baseline_send_ms"), ("broadcast: each socket", "broadcast_each_ms"),
             ("broadcast: last socket", "broadcast_last_ms"), ("baseline broadcast: each", "baseline_broadcast_each_ms"),
             ("baseline broadcast: last", "baseline_broadcast_last_ms")]

@@ -27,6 +27,7 @@ Command = Callable[[AgentDesk, str, str, Args], Awaitable[dict[str, Any]]]
 
 CALL_ID = re.compile(r"^[\w.-]{1,64}$")
 MAX_NOTE = 2000
+MAX_ID = 2**31 - 1  # the database's integer ids
 
 
 def text_arg(args: Args, name: str, max_length: int, *, required: bool = False) -> str:
@@ -47,9 +48,11 @@ def call_id_arg(args: Args) -> str:
 
 def int_arg(args: Args, name: str) -> int:
     value = args.get(name)
-    if isinstance(value, str) and value.strip().lstrip("#").isdigit():
-        value = int(value.strip().lstrip("#"))
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+    if isinstance(value, str):
+        digits = value.strip().lstrip("#")
+        if digits.isascii() and digits.isdigit() and len(digits) <= 10:  # not "²" nor 5,000 digits: int() fails
+            value = int(digits)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_ID:
         raise CommandInvalid(f"{name} must be a positive number")
     return value
 

@@ -95,7 +95,7 @@ async def _greet(hub: AgentHub, desk: AgentDesk, outbox: SocketOutbox, agent_id:
 async def _replay(hub: AgentHub, agent_id: str, since: int | None, last_seq: int) -> list[Buffered] | None:
     """What the desktop missed; the newest events may still be on their way from another node's publish, so a
     gap is given a moment to fill before the desktop is told to start afresh."""
-    if since is None:
+    if since is None or since > last_seq:  # ahead of the shared counter: it was lost, the desktop's view too
         return None
     for _ in range(REPLAY_SETTLE_STEPS):
         missed = hub.replay(agent_id, since, last_seq)
@@ -129,7 +129,8 @@ async def _run(desk: AgentDesk, outbox: SocketOutbox, agent_id: str, author: str
         request = json.loads(text)
         if not isinstance(request, dict):
             raise CommandInvalid("a command is a JSON object {\"id\", \"cmd\", \"args\"}")
-        reply_to, name, args = request.get("id"), request.get("cmd"), request.get("args") or {}
+        reply_to, name, args = request.get("id"), request.get("cmd"), request.get("args")
+        args = {} if args is None else args  # absent or null: no arguments; [], "", 0... are not an object
         command = COMMANDS.get(name) if isinstance(name, str) else None
         if command is None:
             raise CommandInvalid(f"unknown command {name!r}; known: {', '.join(sorted(COMMANDS))}")

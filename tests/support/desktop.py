@@ -1,6 +1,6 @@
 """Agent-desktop test helpers: recording outboxes, a fake websocket, a shared state that fails on demand, fake
 AMI and contacts store, bounded waits, and a rig that joins the test ACD (``tests.support.acd``) to screen pops,
-agent events and a started hub.
+agent events and a started hub, and a test HTTP server with the desktop's routes (``desktop_server``).
 
 Nothing here sleeps to let time pass: every wait polls a condition and fails after a deadline.
 """
@@ -8,23 +8,38 @@ Nothing here sleeps to let time pass: every wait polls a condition and fails aft
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
 from cti.acd.service import AcdService
 from cti.agents.cards import CardBuilder
+from cti.agents.desk import AgentDesk, StoreContacts
+from cti.agents.dialer import ClickToDial
 from cti.agents.events import AgentEvents
 from cti.agents.hub import AgentHub
 from cti.agents.pops import ScreenPops
+from cti.agents.wiring import Desktop, build_desktop
+from cti.ami import AmiClient
 from cti.contacts.directory import CallerDirectory, normalise_number
 from cti.contacts.models import Company, Contact, ContactNumber
+from cti.contacts.store import ContactStore
 from cti.db import Database
+from cti.http.app import make_web_app
+from cti.settings import AgentsSettings, SecuritySettings, TicketSettings
 from cti.state import StateBackend, StateUnavailable, Subscription
+from cti.users import http as users_http
+from cti.users.sessions import SessionStore
+from cti.users.store import User, UserStore
 from tests.support.acd import Desk
+from tickets.service import TicketService
 
 WAIT_S = 10.0
 FLUSH = "test_flush"
@@ -264,3 +279,82 @@ async def start_rig(desk: Desk, agents: tuple[str, ...] = ("alice", "bob"), regi
     for agent_id, outbox in outboxes.items():
         hub.add(agent_id, outbox)
     return DesktopRig(desk, events, hub, pops, outboxes)
+
+
+# --- the desktop's web routes on a test HTTP server ----------------------------------------------------------
+
+ADMIN_TOKEN = "admin-api-token-" + "a" * 24
+AGENT_TOKEN = "agent-api-token-" + "g" * 24
+PASSWORD = "a long enough password"
+Client = TestClient[web.Request, web.Application]
+
+
+async def _healthy() -> dict[str, Any]:
+    return {"healthy": True}
+
+
+@dataclass
+class DesktopServer:
+    """The test ACD's desktop (``/ws/agent``, ``/agent``, its static files) and the login routes on a test HTTP
+    server, the desktop's hub started; API tokens ``ADMIN_TOKEN`` (admin) and ``AGENT_TOKEN`` (agent)."""
+
+    client: Client
+    desktop: Desktop
+    desk: Desk
+    sessions: SessionStore
+    users: UserStore
+    ami: FakeAmi
+
+    @property
+    def events(self) -> AgentEvents:
+        return self.desktop.events
+
+    @property
+    def origin(self) -> str:
+        """This server's own origin, as a browser's ``Origin`` header names it (``http://127.0.0.1:port``)."""
+        return str(self.client.make_url("/").origin())
+
+    async def user(self, username: str, role: str = "agent", *, agent_id: str | None = None,
+                   language: str | None = None) -> User:
+        return await self.users.create(username, PASSWORD, role, agent_id=agent_id, language=language)
+
+    async def token(self, username: str, role: str = "agent", *, agent_id: str | None = None,
+                    language: str | None = None) -> str:
+        """The session token of a new user: their Bearer token, or the value of their ``cti_session`` cookie."""
+        token, _session = await self.sessions.create(await self.user(username, role, agent_id=agent_id,
+                                                                     language=language))
+        return token
+
+
+def _assembled(settings: AgentsSettings, hub: AgentHub, *, db: Database, state: StateBackend, acd: AcdService,
+               ami: AmiClient, tickets: TicketService, directory: CallerDirectory) -> Desktop:
+    """What ``build_desktop`` builds, around a hub of the test's own (a clock it moves, a short window)."""
+    events = AgentEvents(state, local=hub.deliver)
+    pops = ScreenPops(events, CardBuilder(db, directory))
+    acd.listeners.append(pops)
+    desk = AgentDesk(acd, events, tickets, db, directory, ClickToDial(ami, settings.outbound_context),
+                     StoreContacts(ContactStore(db, directory.region)), settings.outcomes)
+    return Desktop(hub, events, pops, desk)
+
+
+@contextlib.asynccontextmanager
+async def desktop_server(desk: Desk, *, hub: AgentHub | None = None) -> AsyncIterator[DesktopServer]:
+    """The application built the way ``cti.app`` does (``build_desktop`` unless ``hub`` is given), served."""
+    settings, ami = AgentsSettings(), FakeAmi()
+    parts: dict[str, Any] = {"db": desk.db, "state": desk.state, "acd": desk.acd, "ami": cast(AmiClient, ami),
+                             "tickets": TicketService(desk.db, TicketSettings()),
+                             "directory": CallerDirectory(desk.db, "FR")}
+    desktop = build_desktop(settings, **parts) if hub is None else _assembled(settings, hub, **parts)
+    sessions = SessionStore(desk.state, 3600)
+    app = make_web_app(SecuritySettings(api_tokens={ADMIN_TOKEN: "admin", AGENT_TOKEN: "agent"}), _healthy,
+                       sessions=sessions)
+    users = UserStore(desk.db)
+    users_http.add_routes(app, users)
+    desktop.add_routes(app)
+    await desktop.start()
+    try:
+        async with TestClient(TestServer(app)) as client:
+            yield DesktopServer(client, desktop, desk, sessions, users, ami)
+    finally:
+        await settle(desk.acd)
+        await desktop.stop()
