@@ -54,6 +54,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "card.recent_calls": {"en": "Recent calls", "fr": "Appels récents"},
     "card.voicemails": {"en": "Voicemails", "fr": "Messages vocaux"},
     "card.nothing": {"en": "None", "fr": "Aucun"},
+    "card.tickets_of_call": {"en": "Tickets of this call", "fr": "Tickets de cet appel"},
     "card.dismiss": {"en": "Close", "fr": "Fermer"},
     "card.withdrawn.answered_elsewhere": {"en": "Answered by a colleague", "fr": "Pris par un collègue"},
     "card.withdrawn.not_answered": {"en": "Not answered: the call went back to the queue",

@@ -111,10 +111,10 @@ async def _read_commands(ws: web.WebSocketResponse, desk: AgentDesk, outbox: Soc
     async for message in ws:
         if message.type is not WSMsgType.TEXT:
             if message.type is WSMsgType.BINARY:
-                outbox.send_now(_reply(None, error=("desktop.bad_message", "send JSON text frames")))
+                outbox.send_now(_reply(agent_id, None, error=("desktop.bad_message", "send JSON text frames")))
             continue
         if len(running) >= MAX_COMMANDS_IN_FLIGHT:
-            outbox.send_now(_reply(None, error=("desktop.too_many", "wait for the replies to your commands")))
+            outbox.send_now(_reply(agent_id, None, error=("desktop.too_many", "wait for the replies to your commands")))
             continue
         task = asyncio.create_task(_run(desk, outbox, agent_id, author, message.data))
         running.add(task)
@@ -138,24 +138,25 @@ async def _run(desk: AgentDesk, outbox: SocketOutbox, agent_id: str, author: str
             raise CommandInvalid("args must be a JSON object")
         result = await command(desk, agent_id, author, args)
     except json.JSONDecodeError:
-        outbox.send_now(_reply(None, error=("desktop.bad_message", "not JSON")))
+        outbox.send_now(_reply(agent_id, None, error=("desktop.bad_message", "not JSON")))
     except (CtiError, AgentBusy, AgentNotFound) as exc:
-        outbox.send_now(_reply(reply_to, error=(exc.code, str(exc))))
+        outbox.send_now(_reply(agent_id, reply_to, error=(exc.code, str(exc))))
     except Exception:
         log.exception("agent %s: command failed", agent_id)
-        outbox.send_now(_reply(reply_to, error=("desktop.failed", "the server could not do it; try again")))
+        outbox.send_now(_reply(agent_id, reply_to, error=("desktop.failed", "the server could not do it; try again")))
     else:
-        outbox.send_now(_reply(reply_to, result=result))
+        outbox.send_now(_reply(agent_id, reply_to, result=result))
 
 
-def _reply(reply_to: Any, *, result: dict[str, Any] | None = None, error: tuple[str, str] | None = None) -> str:
+def _reply(agent_id: str, reply_to: Any, *, result: dict[str, Any] | None = None,
+           error: tuple[str, str] | None = None) -> str:
     ok = error is None
     data: dict[str, Any] = {"reply_to": reply_to if isinstance(reply_to, (str, int)) else None, "ok": ok}
     if error is not None:
         data["error"], data["message"] = error
     else:
         data["result"] = result
-    return json.dumps({"type": "reply", "seq": None, "data": data}, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(envelope("reply", data, None, agent_id), ensure_ascii=False, separators=(",", ":"))
 
 
 def add_routes(app: web.Application, hub: AgentHub, desk: AgentDesk) -> None:

@@ -8,6 +8,8 @@ seconds before answering (``slowchloe`` in the sandbox's [cti-agent-sim]). The c
 from __future__ import annotations
 
 import math
+import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -69,6 +71,13 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
+async def _shot(page: Page, name: str) -> None:
+    """With CTI_TEST_SCREENSHOTS=<folder>, keep a picture of the page at this step (to look at the desktop)."""
+    folder = os.environ.get("CTI_TEST_SCREENSHOTS")
+    if folder:
+        await page.screenshot(path=str(Path(folder) / f"agent-desktop-{name}.png"), full_page=True)
+
+
 async def _known_caller(app: CtiApp, number: str) -> None:
     async with app.db.session() as session:
         company = Company(name="Dupont SA", contract_level="gold")
@@ -115,14 +124,18 @@ async def test_a_real_call_pops_on_the_agents_page_before_she_answers(
     await expect(card.get_by_test_id("card-digits")).to_have_text("1")
     await expect(card.get_by_test_id("card-queue")).to_have_text("support")
     await expect(card.get_by_test_id("card-status")).to_have_text("Appel entrant")
+    await _shot(page, "ringing")
 
     await expect(card).to_have_attribute("data-status", "answered", timeout=15_000)
     await expect(page.get_by_test_id("agent-state")).to_have_text("En communication")
     await card.get_by_test_id("ticket-form").locator("[name=subject]").fill("Imprimante en panne")
     await card.get_by_test_id("ticket-form").locator("button").click()
     await expect(page.get_by_test_id("toast").filter(has_text="Ticket")).to_be_visible()
+    await expect(card.get_by_test_id("card-call-tickets")).to_have_text(re.compile(r"^#\d+$"))
+    await expect(page.get_by_test_id("login-form")).to_be_hidden()  # on a call: no login form
 
     await expect(card).to_have_attribute("data-status", "ended", timeout=30_000)  # the caller hung up
+    await _shot(page, "ended")
     await card.get_by_test_id("outcome-form").locator("select").select_option("resolved")
     await card.get_by_test_id("outcome-form").locator("[name=note]").fill("réglé au téléphone")
     await card.get_by_test_id("outcome-form").locator("button").click()

@@ -36,11 +36,21 @@
       state.socket = null;
       for (const [, pending] of state.pending) pending.reject(new Error("connection lost"));
       state.pending.clear();
-      if (event.code === 4401 || event.code === 1008) { location.href = "/login?next=/agent"; return; }
       setConnection("reconnecting");
       const delay = Math.min(10000, 500 * 2 ** state.retry++);
-      setTimeout(connect, delay);
+      setTimeout(reconnect, delay);
     };
+  }
+
+  // A refused handshake looks like any lost connection to a browser: ask whether the login is still valid.
+  async function reconnect() {
+    if (state.retry > 1) {
+      try {
+        const me = await fetch("/api/auth/me", { credentials: "same-origin" });
+        if (me.status === 401) { location.href = "/login?next=/agent"; return; }
+      } catch (error) { /* the server is down: keep trying */ }
+    }
+    connect();
   }
 
   function setConnection(kind) {
@@ -201,7 +211,10 @@
            card.status === "ringing" ? card.joined_at : null),
       card.talk_s !== undefined ? fact(t("card.talked"), formatSeconds(card.talk_s), "card-talked") : null,
       fact(t("card.digits"), digits.join(" "), "card-digits"),
-      fact(t("card.ivr_path"), ((card.ivr && card.ivr.path) || []).join(" › "), "card-ivr"));
+      fact(t("card.ivr_path"), ((card.ivr && card.ivr.path) || []).join(" › "), "card-ivr"),
+      fact(t("card.tickets_of_call"),
+           [...(card.tickets_filed || []), ...(card.tickets_linked || [])].map((id) => "#" + id).join(", "),
+           "card-call-tickets"));
   }
 
   function listSection(title, items, testid, line) {
