@@ -7,7 +7,6 @@ These write straight to the database: a running server picks the change up when 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import TypeVar
 
 from cti.acd.config import AcdConfigInvalid, AcdDocument
 from cti.acd.store import AcdStore, read_yaml
-from cti.db import make_database
+from cti.db import run_with_database
 from cti.ivr.documents import dump_yaml
 from cti.settings import Settings
 
@@ -34,15 +33,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def with_store(settings: Settings, work: Callable[[AcdStore], Awaitable[T]]) -> T:
     """Runs ``work`` with a store on the configured database, closed afterwards."""
-
-    async def run() -> T:
-        db = make_database(settings.database)
-        try:
-            return await work(AcdStore(db))
-        finally:
-            await db.close()
-
-    return asyncio.run(run())
+    return run_with_database(settings.database, lambda db: work(AcdStore(db)))
 
 
 def run_import(settings: Settings, args: argparse.Namespace) -> int:

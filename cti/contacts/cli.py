@@ -8,7 +8,6 @@ reads the database). Numbers are read with ``[ivr] default_region`` and contract
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from cti.contacts.csv_export import export_csv
 from cti.contacts.csv_plan import ImportReport
 from cti.contacts.errors import CsvInvalid, CsvTooLarge, ImportConflict
 from cti.contacts.store import ContactStore
-from cti.db import make_database
+from cti.db import run_with_database
 from cti.settings import Settings
 
 T = TypeVar("T")
@@ -39,15 +38,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def with_contacts(settings: Settings, work: Callable[[ContactStore], Awaitable[T]]) -> T:
     """Runs ``work`` with a store on the configured database, closed afterwards."""
-
-    async def run() -> T:
-        db = make_database(settings.database)
-        try:
-            return await work(ContactStore(db, settings.ivr.default_region, settings.tickets.sla))
-        finally:
-            await db.close()
-
-    return asyncio.run(run())
+    region, levels = settings.ivr.default_region, settings.tickets.sla
+    return run_with_database(settings.database, lambda db: work(ContactStore(db, region, levels)))
 
 
 def seed_demo(settings: Settings) -> None:

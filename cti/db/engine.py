@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -13,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cti.errors import CtiError
 from cti.settings import DatabaseSettings
+
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(CtiError):
@@ -59,3 +63,16 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def run_with_database(settings: DatabaseSettings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Runs ``work`` on a database opened from ``settings`` and closed afterwards: the CLI's one-shot commands."""
+
+    async def run() -> T:
+        db = make_database(settings)
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())

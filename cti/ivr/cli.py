@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -11,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from cti.db import make_database
+from cti.db import run_with_database
 from cti.ivr.documents import dump_yaml, export_document, import_document, load_yaml
 from cti.ivr.errors import DocumentInvalid, ServiceNotFound
 from cti.ivr.flow import FlowInvalid
@@ -43,14 +42,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def with_ivr(settings: Settings, work: Callable[[IvrService], Awaitable[T]]) -> T:
     """Runs ``work`` with an IVR service on the configured database, closed afterwards."""
-    async def run() -> T:
-        db = make_database(settings.database)
-        try:
-            return await work(ivr_service(settings, db))
-        finally:
-            await db.close()
-
-    return asyncio.run(run())
+    return run_with_database(settings.database, lambda db: work(ivr_service(settings, db)))
 
 
 def run_import(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,13 +9,12 @@ server process, which a shell cannot reach).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO, TypeVar
 
-from cti.db import make_database
+from cti.db import run_with_database
 from cti.settings import Settings
 from cti.state import StateError, make_state_backend
 from cti.users.models import LANGUAGES, ROLES
@@ -44,15 +43,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def with_users(settings: Settings, work: Callable[[UserStore], Awaitable[T]]) -> T:
     """Runs ``work`` with a user store on the configured database, closed afterwards."""
-
-    async def run() -> T:
-        db = make_database(settings.database)
-        try:
-            return await work(UserStore(db))
-        finally:
-            await db.close()
-
-    return asyncio.run(run())
+    return run_with_database(settings.database, lambda db: work(UserStore(db)))
 
 
 def read_password(stream: TextIO | None = None) -> str:

@@ -15,20 +15,13 @@ import aiohttp
 import pytest
 
 from cti.acd.calls import QueuedCall
-from cti.acd.service import AcdService
-from cti.acd.shared import AgentBoard
 from cti.acd.store import AcdStore
-from cti.agents.wiring import Desktop, build_desktop
-from cti.ami import AmiClient
-from cti.contacts.directory import CallerDirectory
 from cti.db import make_database
 from cti.db.base import utcnow
 from cti.db.migrate import upgrade_async
-from cti.http.app import make_web_app
-from cti.settings import AgentsSettings, AmiSettings, DatabaseSettings, SecuritySettings, TicketSettings
-from cti.state import RedisStateBackend
+from cti.settings import DatabaseSettings
 from tests.support.acd import agent, queue
-from tickets.service import TicketService
+from tests.support.desktop_node import DesktopNode, start_node
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "two-nodes-" + "t" * 24
@@ -62,31 +55,12 @@ async def socket_node(tmp_path: Path, redis_url: str, state_key_prefix: str) -> 
 
 @pytest.fixture
 async def caller_node(tmp_path: Path, redis_url: str, state_key_prefix: str,
-                      socket_node: int) -> AsyncIterator[tuple[AcdService, Desktop, int]]:
+                      socket_node: int) -> AsyncIterator[DesktopNode]:
     """This process: the node whose AGI session holds the caller (its ACD rings the agent)."""
-    state = RedisStateBackend(redis_url, state_key_prefix)
-    db = make_database(DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/cti.sqlite3"))
-    acd = AcdService(AcdStore(db), AgentBoard(state), state, db, None, node_id="caller-node")
-    await acd.reload()
-    desktop = build_desktop(AgentsSettings(), db=db, state=state, ami=AmiClient(AmiSettings()), acd=acd,
-                            tickets=TicketService(db, TicketSettings()), directory=CallerDirectory(db, "FR"))
-    app = make_web_app(SecuritySettings(api_tokens={TOKEN: "admin"}), _status)
-    desktop.add_routes(app)
-    await desktop.start()
-    from aiohttp import web
-
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    yield acd, desktop, runner.addresses[0][1]
-    await runner.cleanup()
-    await desktop.stop()
-    await state.close()
-    await db.close()
-
-
-async def _status() -> dict[str, Any]:
-    return {"healthy": True}
+    node = await start_node(redis_url, state_key_prefix, f"sqlite+aiosqlite:///{tmp_path}/cti.sqlite3", TOKEN,
+                            "caller-node")
+    yield node
+    await node.close()
 
 
 async def _next(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
@@ -106,9 +80,9 @@ async def _connect(session: aiohttp.ClientSession, port: int, since: int | None 
 
 
 async def test_a_pop_crosses_to_the_node_holding_the_agents_socket_and_resumes_on_either_node(
-    caller_node: tuple[AcdService, Desktop, int], socket_node: int
+    caller_node: DesktopNode, socket_node: int
 ) -> None:
-    acd, desktop, caller_port = caller_node
+    acd, desktop, caller_port = caller_node.acd, caller_node.desktop, caller_node.port
     await acd.login("alice")
     async with aiohttp.ClientSession() as session:
         ws = await _connect(session, socket_node)

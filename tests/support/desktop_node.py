@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +21,7 @@ from aiohttp import web
 from cti.acd.service import AcdService
 from cti.acd.shared import AgentBoard
 from cti.acd.store import AcdStore
-from cti.agents.wiring import build_desktop
+from cti.agents.wiring import Desktop, build_desktop
 from cti.ami import AmiClient
 from cti.contacts.directory import CallerDirectory
 from cti.db import make_database
@@ -33,10 +35,28 @@ async def _status() -> dict[str, Any]:
     return {"healthy": True}
 
 
-async def main(redis_url: str, prefix: str, database_url: str, token: str) -> None:
+@dataclass
+class DesktopNode:
+    """A node's desktop side: its ACD (not started: passes run by hand), desktop parts and listening port."""
+
+    acd: AcdService
+    desktop: Desktop
+    port: int
+    _runner: web.AppRunner
+    _closers: tuple[Callable[[], Awaitable[None]], ...]
+
+    async def close(self) -> None:
+        await self._runner.cleanup()
+        await self.desktop.stop()
+        for close in self._closers:
+            await close()
+
+
+async def start_node(redis_url: str, prefix: str, database_url: str, token: str, node_id: str) -> DesktopNode:
+    """What a server node runs for the desktop on a shared Redis and database, an admin ``token`` for clients."""
     state = RedisStateBackend(redis_url, prefix)
     db = make_database(DatabaseSettings(url=database_url))
-    acd = AcdService(AcdStore(db), AgentBoard(state), state, db, None, node_id="socket-node")
+    acd = AcdService(AcdStore(db), AgentBoard(state), state, db, None, node_id=node_id)
     await acd.reload()
     desktop = build_desktop(AgentsSettings(), db=db, state=state, ami=AmiClient(AmiSettings()), acd=acd,
                             tickets=TicketService(db, TicketSettings()), directory=CallerDirectory(db, "FR"))
@@ -46,12 +66,14 @@ async def main(redis_url: str, prefix: str, database_url: str, token: str) -> No
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
-    print(json.dumps({"port": runner.addresses[0][1]}), flush=True)
+    return DesktopNode(acd, desktop, runner.addresses[0][1], runner, (state.close, db.close))
+
+
+async def main(redis_url: str, prefix: str, database_url: str, token: str) -> None:
+    node = await start_node(redis_url, prefix, database_url, token, "socket-node")
+    print(json.dumps({"port": node.port}), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    await runner.cleanup()
-    await desktop.stop()
-    await state.close()
-    await db.close()
+    await node.close()
 
 
 if __name__ == "__main__":
