@@ -15,11 +15,12 @@ from cti.acd.calls import QueuedCall
 from cti.acd.model import AgentState
 from cti.agents import commands
 from cti.agents.commands import CommandInvalid
-from cti.agents.desk import DEFAULT_OUTCOMES, AgentDesk, NotOnScreen
+from cti.agents.desk import DEFAULT_OUTCOMES, AgentDesk, NotOnScreen, StoreContacts
 from cti.agents.dialer import OUTBOUND_PAUSE_REASON, ClickToDial, DialRefused
 from cti.ami import AmiActionFailed, AmiClient
 from cti.contacts.directory import CallerDirectory
 from cti.contacts.models import Contact, ContactNumber
+from cti.contacts.store import ContactStore
 from cti.db import Database
 from cti.errors import CtiError
 from cti.settings import TicketSettings
@@ -225,6 +226,19 @@ async def test_a_contact_created_for_an_unknown_caller_updates_the_card(station:
     assert (card["contract_level"], card["vip"]) == ("standard", False)
     updated = await station.rig.event("alice", "call_updated", call.id)
     assert updated["known"] is True
+
+
+async def test_through_the_contacts_store_a_number_owned_by_someone_else_is_refused(station: Station) -> None:
+    """The real store behind the desktop (what build_desktop wires): its checks apply to agents too."""
+    station.desk.contacts = StoreContacts(ContactStore(station.rig.desk.db, "FR"))
+    call = await station.answered(caller="0698765432")
+    result = await commands.create_contact(station.desk, "alice", "alice",
+                                           {"call_id": call.id, "name": "Paul Durand", "company": "Initech"})
+    card = await _card(station, call)
+    assert (card["known"], card["contact"]["id"], card["company"]) == (True, result["contact_id"], "Initech")
+    with pytest.raises(CtiError, match="already belongs to Paul Durand"):
+        await commands.create_contact(station.desk, "alice", "alice", {"name": "Someone Else",
+                                                                       "numbers": ["06 98 76 54 32"]})
 
 
 async def test_contacts_cannot_be_created_without_a_store(station: Station) -> None:
