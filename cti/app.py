@@ -18,6 +18,8 @@ from cti.acd.store import AcdStore
 from cti.agents.wiring import Desktop, build_desktop
 from cti.agi import FastAgiServer, ScriptRegistry
 from cti.ami import AmiClient
+from cti.audit import http as audit_http
+from cti.audit.middleware import AUDIT_DB_KEY
 from cti.channels import ChannelTracker
 from cti.contacts import http as contacts_http
 from cti.db import Database, make_database
@@ -63,6 +65,8 @@ class CtiApp:
         sessions = SessionStore(self.state, self.settings.security.session_ttl_s)  # shared by every node
         self.web_app = make_web_app(self.settings.security, self.status, sessions)
         users_http.add_routes(self.web_app, UserStore(self.db))
+        self.web_app[AUDIT_DB_KEY] = self.db  # every change request is written to the audit log
+        audit_http.add_routes(self.web_app)
         tickets_http.add_routes(self.web_app, self.tickets, self.settings.paths.media_dir)
         if self.ivr is not None:
             ivr_http.add_routes(self.web_app, self.ivr)

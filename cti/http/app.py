@@ -6,6 +6,7 @@ import secrets
 
 from aiohttp import web
 
+from cti.audit.middleware import audit_middleware
 from cti.http import status
 from cti.http.auth import ROLE_KEY, SESSIONS_KEY, SIGNING_KEY, auth_middleware
 from cti.http.status import STATUS_KEY, StatusProvider
@@ -22,7 +23,7 @@ def make_web_app(
 ) -> web.Application:
     """``sessions``: login sessions in the shared state (the server passes its backend's); without one, a
     store of this process only, which is all a test or a single-process tool needs."""
-    app = web.Application(middlewares=[auth_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[auth_middleware, audit_middleware], client_max_size=MAX_BODY_BYTES)
     app[ROLE_KEY] = dict(security.api_tokens)
     # a configured key keeps signed URLs valid across restarts and nodes; else one per process
     app[SIGNING_KEY] = security.url_signing_key.get_secret_value().encode() or secrets.token_bytes(32)
