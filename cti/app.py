@@ -32,6 +32,7 @@ from cti.scripts.incoming import IncomingCall
 from cti.scripts.queue import QueueScript
 from cti.settings import Settings
 from cti.state import StateBackend, make_state_backend
+from cti.supervision.wiring import Supervision, add_supervision_routes
 from cti.users import http as users_http
 from cti.users.sessions import SessionStore
 from cti.users.store import UserStore
@@ -58,6 +59,7 @@ class CtiApp:
     voicemail: Voicemail | None = None
     acd: AcdService | None = None
     desktop: Desktop | None = None
+    supervision: Supervision | None = None
     web_app: web.Application = field(init=False)
     _runner: web.AppRunner | None = field(default=None, init=False)
 
@@ -76,6 +78,8 @@ class CtiApp:
             acd_live_http.add_live_routes(self.web_app, self.acd)
         if self.desktop is not None:
             self.desktop.add_routes(self.web_app)
+        if self.supervision is not None:
+            add_supervision_routes(self.web_app, self.supervision)
 
     async def start(self) -> None:
         await self.ami.start()  # connects in the background; calls are served even while Asterisk is down
@@ -83,6 +87,8 @@ class CtiApp:
             await self.acd.start()
         if self.desktop is not None:
             await self.desktop.start()
+        if self.supervision is not None:
+            await self.supervision.start()
         await self.agi.start()
         if self.voicemail is not None:
             await self.voicemail.start()  # orphan recovery and the workers run in the background
@@ -104,6 +110,8 @@ class CtiApp:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.agi.stop()
+        if self.supervision is not None:
+            await self.supervision.stop()
         if self.desktop is not None:
             await self.desktop.stop()
         if self.acd is not None:
@@ -151,4 +159,6 @@ def build_app(settings: Settings, clock: Clock = utcnow) -> CtiApp:
     agi = FastAgiServer(registry, settings.agi)
     desktop = build_desktop(settings.agents, db=db, state=state, ami=ami, acd=acd, tickets=tickets,
                             directory=ivr.directory)
-    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami), tickets, ivr, voicemail, acd, desktop)
+    supervision = Supervision(settings, db, state, ami, prompts, ivr, acd, desktop)
+    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami), tickets, ivr, voicemail, acd, desktop,
+                  supervision)
