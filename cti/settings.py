@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -211,6 +212,34 @@ class SmtpSettings(_Section):
     timeout_s: float = Field(10.0, gt=0)
 
 
+class SupervisionSettings(_Section):
+    """The wallboard's and reports' figures: the desk's time zone ("today", report days and hours) and the
+    thresholds past which a figure turns red. Percentages are 0-100; the service level counts calls answered
+    within each queue's own ``service_level_s``.
+
+    ``answer_within_s`` and ``shrinkage`` feed the reports' Erlang C staffing suggestion.
+    """
+
+    timezone: str = "Europe/Paris"
+    service_level_min: float = Field(80.0, gt=0, lt=100)
+    abandon_rate_max: float = Field(5.0, ge=0, le=100)
+    longest_wait_max_s: int = Field(120, ge=1)
+    asa_max_s: int = Field(30, ge=1)
+    occupancy_max: float = Field(90.0, gt=0, le=100)
+    waiting_max: int = Field(5, ge=1)
+    answer_within_s: int = Field(20, ge=1, le=3600)
+    shrinkage: float = Field(0.0, ge=0, lt=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name like Europe/Paris)") from None
+        return value
+
+
 class Settings(_Section):
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
@@ -227,6 +256,7 @@ class Settings(_Section):
     ivr: IvrSettings = IvrSettings()
     acd: AcdSettings = AcdSettings()
     agents: AgentsSettings = AgentsSettings()
+    supervision: SupervisionSettings = SupervisionSettings()
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
