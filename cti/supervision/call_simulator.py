@@ -37,6 +37,7 @@ ANSWER_TIMEOUT_S = 20
 DTMF_MS = 250
 KEEP_ENDED = 20
 GONE_MEMORY = 200
+HUNG_UP_BY_PAGE = "hung up from the page"
 
 
 class SimulatorInvalid(CtiError):
@@ -76,10 +77,12 @@ class SimulatedCall:
     digits: str = ""
     ended_at: datetime | None = None
     cause: str = ""
+    hanging_up: bool = False  # the page asked: Asterisk's Hangup event may come before the action's answer
 
     def end(self, cause: str) -> None:
         if self.state != "ended":
-            self.state, self.ended_at, self.cause = "ended", datetime.now(UTC), cause
+            self.state, self.ended_at = "ended", datetime.now(UTC)
+            self.cause = HUNG_UP_BY_PAGE if self.hanging_up else cause
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "number": self.number, "caller_id": self.caller_id, "placed_by": self.placed_by,
@@ -180,9 +183,15 @@ class CallSimulator:
 
     async def hang_up(self, call_id: str) -> SimulatedCall:
         call = self._live(call_id)
-        with contextlib.suppress(AmiActionFailed):  # already gone: ended either way
-            await self.ami.send_action({"Action": "Hangup", "Channel": call.channel})
-        call.end("hung up from the page")
+        call.hanging_up = True
+        try:
+            with contextlib.suppress(AmiActionFailed):  # already gone: ended either way
+                await self.ami.send_action({"Action": "Hangup", "Channel": call.channel})
+        except BaseException:  # not sent, or no answer: a later hang-up is not the page's doing
+            if call.state != "ended":
+                call.hanging_up = False
+            raise
+        call.end(HUNG_UP_BY_PAGE)
         return call
 
     def _live(self, call_id: str) -> SimulatedCall:

@@ -8,6 +8,7 @@ call), as a caller who listens would; what the IVR made of the keys is the call'
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -66,3 +67,28 @@ async def test_a_test_call_placed_and_driven_from_the_page_reaches_the_menus_and
     await expect(card.get_by_test_id("sim-call-state")).to_have_text("Ended (hung up from the page)")
     await expect(card.get_by_test_id("key-5")).to_be_disabled()
     await ami_events.wait_for("Hangup", Uniqueid=channel)  # the IVR's side of the call is gone too
+
+
+async def test_the_ivr_simulator_shows_what_a_caller_hears_at_the_chosen_instant(
+    full_server: CtiApp, browser: Browser,
+) -> None:
+    page = await signed_in(browser, full_server, "sam", "/supervision/simulator")
+    form = page.get_by_test_id("ivr-sim-form")
+    await expect(form.get_by_test_id("ivr-sim-at")).to_have_value("2026-11-23T10:00")  # the server's now, Paris
+    await form.get_by_test_id("ivr-sim-keys").fill("1,9")
+    await form.get_by_test_id("ivr-sim-run").click()
+    await expect(form.get_by_test_id("ivr-sim-path")).to_have_text(
+        "screen:default > hours:open > welcome > language:en > main:9 > message")
+    await expect(form.get_by_test_id("ivr-sim-outcome")).to_have_text("voicemail (request)")
+    steps = form.get_by_test_id("ivr-sim-step")
+    await expect(steps.first).to_contain_text("plays welcome (en)")
+    await expect(steps.first).to_contain_text("Welcome")  # the prompt's text
+    await expect(steps.nth(1)).to_have_text(re.compile(r"^plays choose-language and reads a key: 1"))
+    await screenshot(page, "ivr-simulator-open")
+
+    await form.get_by_test_id("ivr-sim-at").fill("2026-11-23T20:00")
+    await form.get_by_test_id("ivr-sim-keys").fill("")
+    await form.get_by_test_id("ivr-sim-run").click()
+    await expect(form.get_by_test_id("ivr-sim-path")).to_have_text(
+        "screen:default > hours:closed > closed > closed-message")
+    await expect(steps.nth(2)).to_have_text("says the date and time 2026-11-24 08:30")  # Tuesday morning

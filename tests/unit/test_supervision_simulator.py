@@ -187,6 +187,16 @@ async def test_hanging_up_from_the_page_ends_the_call(rig: Rig) -> None:
     assert status == 409 and len(rig.sent("Hangup")) == 1
 
 
+async def test_a_hangup_event_before_the_actions_answer_is_still_the_pages_doing(rig: Rig) -> None:
+    """Asterisk reports the channel's Hangup before it answers the Hangup action."""
+    rig.peer.script("Hangup", lambda request: [
+        {"Event": "Hangup", "Channel": request.get("Channel"), "Cause": "0", "Cause-txt": "Unknown"},
+        {"Response": "Success", "Message": "Channel Hungup"}])
+    _status, call = await rig.call("POST", CALLS, json=DESK)
+    status, ended = await rig.call("DELETE", f"{CALLS}/{call['id']}")
+    assert (status, ended["state"], ended["cause"]) == (200, "ended", "hung up from the page")
+
+
 async def test_a_hangup_on_the_link_ends_the_call_and_frees_its_place(rig: Rig) -> None:
     _status, first = await rig.call("POST", CALLS, json=DESK)
     _status, _second = await rig.call("POST", CALLS, json={"number": "5552000", "caller_id": "0612345678"})

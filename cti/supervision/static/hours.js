@@ -64,7 +64,7 @@
     field("label").dataset.path = `${path}.label`;
     field("hours").dataset.path = `${path}.hours`;
     const entry = !to || to === from ? { date: from || null } : { from: from || null, to };
-    entry.label = label;
+    if (label) entry.label = label;
     if (hours) entry.hours = ranges(hours);
     return entry;
   }
