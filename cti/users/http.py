@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 USERS_KEY: web.AppKey[UserStore] = web.AppKey("cti_users", UserStore)
 AGENT_HOME = "/agent"
-OTHERS_HOME = "/api/auth/me"
+OTHERS_HOME = "/supervision/wallboard"  # supervisors and admins land on the live wallboard
 NOT_AFTER_LOGIN = ("/login", "/logout")
 MAX_FIELD = 1024
 SESSION_FIELDS = ("role", "agent_id", "active")
