@@ -52,11 +52,15 @@ class QueueScript:
     async def __call__(self, session: AgiSession) -> None:
         call = self.acd.call_for(session.env.uniqueid)
         try:
+            joining = call is None
             if call is None:
                 call = await self._join(session)
                 if call is None:
                     return
-            self.acd.attach(call, session)
+            self.acd.attach(call, session)  # from here a hang-up is this caller leaving the queue
+            if joining:
+                await session.answer()
+                await session.stream_file(self.prompts.playable(call.language, "queue-hold"))
             await self._hold(session, call)
         except AgiHangup:
             if call is not None and call.owner is session and not call.redirected:
@@ -89,8 +93,6 @@ class QueueScript:
             log.warning("call %s: no queue %r; the caller is offered voicemail", env.uniqueid, name)
             await session.set_variable(NEXT_VARIABLE, OVERFLOW_NEXT)
             return None
-        await session.answer()
-        await session.stream_file(self.prompts.playable(call.language, "queue-hold"))
         return call
 
     async def _ensure_row(self, session: AgiSession, language: str) -> None:

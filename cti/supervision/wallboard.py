@@ -54,6 +54,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "wall.reason": {"en": "Pause reason", "fr": "Motif de pause"},
     "wall.since": {"en": "For", "fr": "Depuis"},
     "wall.pause_reasons": {"en": "Pauses", "fr": "Pauses"},
+    "wall.count": {"en": "{label}: {count}", "fr": "{label} : {count}"},
     "wall.no_queues": {"en": "No queue configured.", "fr": "Aucune file configurée."},
     "wall.no_agents": {"en": "No agent configured.", "fr": "Aucun agent configuré."},
     "wall.today": {"en": "Today ({day}, {zone})", "fr": "Aujourd'hui ({day}, {zone})"},

@@ -45,6 +45,7 @@ class Caller:
     keys: dict[str, str] = field(default_factory=dict)  # prompt -> key pressed while it plays
     at_hold: dict[int, Hook] = field(default_factory=dict)  # run during the n-th music slice (from 1)
     hang_up_at_hold: int | None = None
+    hang_up_during: str | None = None  # the prompt during which the caller hangs up
     holds: int = 0
 
     async def __call__(self, command: str) -> Reply:
@@ -56,6 +57,8 @@ class Caller:
                 return await self._hold(int(words[2].split(",")[1]))
             case ["EXEC", "Dial"]:
                 return HUNG_UP if self.dial_statuses[0] == "HANGUP" else "200 result=0"
+            case ["STREAM", "FILE"] if words[2].rsplit("/", 1)[-1] == self.hang_up_during:
+                return HUNG_UP
             case ["STREAM", "FILE"]:
                 key = self.keys.get(words[2].rsplit("/", 1)[-1])
                 return f"200 result={ord(key)} endpos=8000" if key else "200 result=0 endpos=8000"
@@ -287,6 +290,15 @@ async def test_star_during_an_announcement_leaves_a_message(line: Line, prompt: 
 async def test_other_keys_do_not_leave_the_queue(line: Line) -> None:
     peer = await line.call(line.caller(keys={"queue-hold": "5"}, hang_up_at_hold=6))
     assert "set:CTI_NEXT=cti-voicemail,request,1" not in heard(peer)
+    assert (await line.desk.row(UID)).outcome == "abandoned"
+
+
+async def test_a_caller_hanging_up_during_the_hold_message_leaves_the_queue(line: Line) -> None:
+    """Already queued when the first prompt plays: hanging up then must not leave a ghost caller waiting."""
+    peer = await line.call(line.caller(hang_up_during="queue-hold"))
+    assert heard(peer)[-1] == "play:queue-hold"
+    acd = line.desk.acd
+    assert acd.calls == {} and acd.counters["support"].abandoned == 1
     assert (await line.desk.row(UID)).outcome == "abandoned"
 
 

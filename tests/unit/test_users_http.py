@@ -106,7 +106,8 @@ async def test_login_sets_a_strict_httponly_cookie_and_redirects(env: Env) -> No
     assert body["csrf"]
 
 
-@pytest.mark.parametrize(("username", "landing"), [("root", "/supervision/wallboard"), ("sam", "/supervision/wallboard")])
+@pytest.mark.parametrize(("username", "landing"),
+                         [("root", "/supervision/wallboard"), ("sam", "/supervision/wallboard")])
 async def test_others_land_on_who_am_i(env: Env, username: str, landing: str) -> None:
     assert (await _form_login(env.client, username, PASSWORD)).headers["Location"] == landing
 

@@ -59,7 +59,7 @@
     occupancy.className = alert ? "bad" : "";
     occupancy.dataset.alert = alert ? "true" : "false";
     $("wall-states").replaceChildren(...Object.entries(agents.by_state).map(([state, count]) =>
-      cell("li", t("wall.state." + state) + " : " + count, "agents-" + state)));
+      cell("li", t("wall.count", { label: t("wall.state." + state), count: count }), "agents-" + state)));
     const reasons = Object.entries(agents.pause_reasons).map(([reason, count]) => reason + " (" + count + ")");
     $("wall-reasons").textContent = reasons.length ? reasons.join(", ") : "–";
     $("wall-agent-rows").replaceChildren(...agents.list.map((agent) => {
