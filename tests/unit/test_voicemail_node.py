@@ -200,6 +200,17 @@ async def test_message_left_while_the_database_was_down_is_recovered(tmp_path: P
     assert not asterisk.recorded[0].with_suffix(".json").exists()
 
 
+async def test_a_message_whose_call_row_is_gone_is_registered_all_the_same(database: Database) -> None:
+    """A database restored from an older backup: the call id in the sidecar points nowhere. The message is
+    kept (without the link) instead of failing the whole recovery on a foreign key, every scan."""
+    info = RecordingInfo(path="recordings/2026/11/23/lost.wav", uniqueid="1732350000.9", call_id=424242,
+                         caller_number="0612345678")
+    recording_id = await register_recording(database, info)
+    row = await _one(database, Recording)
+    assert (row.id, row.call_id, row.uniqueid, row.caller_number) == (recording_id, None, "1732350000.9",
+                                                                       "0612345678")
+
+
 # --- the AGI script ------------------------------------------------------------------------------
 
 

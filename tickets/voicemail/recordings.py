@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cti.db import Database
 from cti.db.base import utcnow
+from cti.db.models import CallRecord
 from tickets.models import Recording, TranscriptionJob
 from tickets.voicemail.errors import InvalidRecordingPath
 
@@ -161,7 +162,10 @@ async def _insert(db: Database, info: RecordingInfo, max_attempts: int) -> int:
         existing = await session.scalar(select(Recording.id).where(Recording.path == info.path))
         if existing is not None:
             return existing
-        recording = Recording(**_columns(info))
+        values = _columns(info)
+        if values["call_id"] is not None and await session.get(CallRecord, values["call_id"]) is None:
+            values["call_id"] = None  # its call's row is gone (a database restored from a backup): keep the message
+        recording = Recording(**values)
         session.add(recording)
         await session.flush()
         session.add(TranscriptionJob(recording_id=recording.id, max_attempts=max_attempts))
