@@ -22,8 +22,8 @@ from typing import Any, Protocol
 from cti.acd.shared import CHANNEL as ACD_CHANNEL
 from cti.acd.shared import AgentStatus
 from cti.agents.events import CHANNEL, EVERYONE, envelope, unwire, wire
-from cti.state import StateBackend, Subscription
-from cti.state.errors import StateError
+from cti.state import StateBackend
+from cti.state.follow import follow
 
 log = logging.getLogger(__name__)
 
@@ -178,35 +178,14 @@ class AgentHub:
 
     async def _follow(self) -> None:
         """The feed; after an outage every socket is closed so each desktop resumes (or resyncs) on reconnect."""
-        outage = False
-        while True:
-            try:
-                subscription = await self._state.subscribe(CHANNEL, ACD_CHANNEL)
-                self._ready.set()
-                if outage:
-                    self._drop_all()
-                    outage = False
-                await self._read(subscription)
-                return
-            except StateError as exc:
-                log.warning("agent hub: event feed interrupted (%s); resubscribing", exc)
-                outage = True
-                self._ready.set()
-                await asyncio.sleep(RESUBSCRIBE_S)
-            except Exception:
-                log.exception("agent hub: event feed failed; restarting it")
-                await asyncio.sleep(RESUBSCRIBE_S)
+        await follow(self._state, (CHANNEL, ACD_CHANNEL), self._handle, name="agent hub", ready=self._ready,
+                     after_outage=self._drop_all, retry_s=RESUBSCRIBE_S)
 
-    async def _read(self, subscription: Subscription) -> None:
-        """Until the feed ends or fails; then it is closed (on Redis, its connection and pump go with it)."""
-        try:
-            async for channel, message in subscription:
-                if channel == CHANNEL:
-                    self.deliver(message)
-                else:
-                    self._agent_state(message)
-        finally:
-            await subscription.close()
+    def _handle(self, channel: str, message: str) -> None:
+        if channel == CHANNEL:
+            self.deliver(message)
+        else:
+            self._agent_state(message)
 
     def _drop_all(self) -> None:
         for _, client in self.clients():

@@ -31,8 +31,9 @@ from cti.acd.shared import CHANNEL as ACD_CHANNEL
 from cti.db import Database
 from cti.db.base import utcnow
 from cti.settings import SupervisionSettings
-from cti.state import StateBackend, Subscription
+from cti.state import StateBackend
 from cti.state.errors import StateError
+from cti.state.follow import follow
 from cti.supervision.reports import Figures, day_bounds, figures_by, load_calls, targets
 
 log = logging.getLogger(__name__)
@@ -303,29 +304,14 @@ class WallboardFeed:
 
     async def _follow(self) -> None:
         """Every node's snapshots, and the agents' state changes (which trigger a publish)."""
-        while True:
-            try:
-                subscription = await self.state.subscribe(CHANNEL, ACD_CHANNEL)
-                self._ready.set()
-                await self._read(subscription)
-                return
-            except StateError as exc:
-                log.warning("wallboard: feed interrupted (%s); resubscribing", exc)
-                self._ready.set()
-                await asyncio.sleep(RESUBSCRIBE_S)
-            except Exception:
-                log.exception("wallboard: feed failed; restarting it")
-                await asyncio.sleep(RESUBSCRIBE_S)
+        await follow(self.state, (CHANNEL, ACD_CHANNEL), self._handle, name="wallboard", ready=self._ready,
+                     retry_s=RESUBSCRIBE_S)
 
-    async def _read(self, subscription: Subscription) -> None:
-        try:
-            async for channel, message in subscription:
-                if channel == CHANNEL:
-                    self.receive(message)
-                else:
-                    self.soon()
-        finally:
-            await subscription.close()
+    def _handle(self, channel: str, message: str) -> None:
+        if channel == CHANNEL:
+            self.receive(message)
+        else:
+            self.soon()
 
     # --- the ACD's listener hooks -------------------------------------------------------------------------
 
