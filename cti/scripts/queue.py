@@ -57,8 +57,9 @@ class QueueScript:
                 call = await self._join(session)
                 if call is None:
                     return
-            self.acd.attach(call, session)  # from here a hang-up is this caller leaving the queue
-            if joining:
+            if not joining:
+                self.acd.attach(call, session)  # back after an AMI Redirect: this session holds the caller now
+            else:
                 await session.answer()
                 await session.stream_file(self.prompts.playable(call.language, "queue-hold"))
             await self._hold(session, call)
@@ -87,6 +88,9 @@ class QueueScript:
             skills=skills, preferred_agent=preferred,
         )  # fmt: skip
         await self._ensure_row(session, call.language)
+        # held by this session from the start: a hang-up during the hold message is the caller leaving, and an
+        # agent offered meanwhile (the AMI Redirect may come before enqueue returns) is not undone by an attach
+        self.acd.attach(call, session)
         try:
             await self.acd.enqueue(call)
         except UnknownQueue:
