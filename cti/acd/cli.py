@@ -15,6 +15,7 @@ from typing import TypeVar
 from cti.acd.config import AcdConfigInvalid, AcdDocument
 from cti.acd.store import AcdStore, read_yaml
 from cti.db import run_with_database
+from cti.export_file import write_export
 from cti.ivr.documents import dump_yaml
 from cti.settings import Settings
 
@@ -57,13 +58,4 @@ def run_import(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_export(settings: Settings, args: argparse.Namespace) -> int:
     text = dump_yaml(with_store(settings, AcdStore.export_document))
-    if args.file is None:
-        print(text, end="")
-        return 0
-    try:
-        args.file.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        print(f"{args.file}: cannot write it ({exc.strerror or exc})", file=sys.stderr)
-        return 1
-    print(f"{args.file}: exported")
-    return 0
+    return write_export(text, args.file, "exported")

@@ -19,6 +19,7 @@ from cti.contacts.csv_plan import ImportReport
 from cti.contacts.errors import CsvInvalid, CsvTooLarge, ImportConflict
 from cti.contacts.store import ContactStore
 from cti.db import run_with_database
+from cti.export_file import write_export
 from cti.settings import Settings
 
 T = TypeVar("T")
@@ -88,13 +89,4 @@ def run_export(settings: Settings, args: argparse.Namespace) -> int:
         return await export_csv(store.db), (await store.search(limit=1)).total
 
     text, count = with_contacts(settings, work)
-    if args.file is None:
-        print(text, end="")
-        return 0
-    try:
-        args.file.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        print(f"{args.file}: cannot write it ({exc.strerror or exc})", file=sys.stderr)
-        return 1
-    print(f"{args.file}: exported {count} contacts")
-    return 0
+    return write_export(text, args.file, f"exported {count} contacts")
