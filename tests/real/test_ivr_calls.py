@@ -22,6 +22,7 @@ from cti.demo import seed_demo
 from cti.ivr.documents import import_document
 from cti.prompts import PromptStore
 from cti.scripts.incoming import IncomingCall
+from tests.fakes.ami_peer import wait_until
 from tests.plugins.asterisk import EventLog, place_simulated_call
 from tests.support.calls import finished_call
 from tests.support.ivr import CHRISTMAS_10, MONDAY_10, MONDAY_20, PARIS, TEST_DESK, ivr_service
@@ -50,6 +51,13 @@ async def _call(ami: AmiClient, database: Database, digits: str = "") -> CallRec
     return await finished_call(database, caller)
 
 
+async def _handed_over(reasons: list[str]) -> list[str]:
+    """The voicemail reasons once the dialplan reached the voicemail script: the call row is closed when the
+    incoming script ends, a moment before Asterisk connects the next AGI."""
+    await wait_until(lambda: bool(reasons), within=10)
+    return reasons
+
+
 def _commands(events: EventLog, row: CallRecord) -> list[str]:
     """The AGI commands Asterisk finished on the call's channel, in order."""
     return [event.get("Command", "") for event in events.matching("AGIExecEnd", Uniqueid=row.uniqueid)]
@@ -72,7 +80,7 @@ async def test_during_hours_the_greeting_plays_and_a_key_routes_the_call(
     row = await _call(ami, database, _after_greeting(prompt_store) + "9")
     assert row.path == "hours:open > welcome > main:9 > message"
     assert row.outcome == "to_voicemail"
-    assert reasons == ["request"]
+    assert await _handed_over(reasons) == ["request"]
     assert _streamed(_commands(ami_events, row))[:2] == ["welcome", "main-menu"]
 
 
@@ -89,7 +97,7 @@ async def test_at_a_closed_instant_the_caller_hears_when_we_open_again(
     assert len(said) == 1 and said[0].split()[2] == str(tuesday_830)
     assert "Europe/Paris" in said[0]
     assert row.path == "hours:closed > closed > closed-message"
-    assert reasons == ["closed"]
+    assert await _handed_over(reasons) == ["closed"]
 
 
 async def test_on_a_public_holiday_the_holiday_message_plays(
@@ -100,7 +108,7 @@ async def test_on_a_public_holiday_the_holiday_message_plays(
     row = await _call(ami, database)
     assert _streamed(_commands(ami_events, row))[0] == "holiday"
     assert row.path == "hours:holiday > holiday > closed-message"
-    assert reasons == ["closed"]
+    assert await _handed_over(reasons) == ["closed"]
 
 
 async def test_an_unknown_key_then_silence_follow_the_retries_then_the_fallback(
@@ -112,7 +120,7 @@ async def test_an_unknown_key_then_silence_follow_the_retries_then_the_fallback(
     assert row.path == ("hours:open > welcome > main:invalid(5) > main:no-input > main:no-input > no-choice")
     streamed = _streamed(_commands(ami_events, row))
     assert streamed == ["welcome", "main-menu", "invalid-input", "main-menu", "no-input", "main-menu", "no-input"]
-    assert reasons == ["overflow"]
+    assert await _handed_over(reasons) == ["overflow"]
 
 
 @pytest.mark.parametrize("language", ["en", "fr"])
@@ -158,7 +166,7 @@ async def test_the_demo_desk_lets_the_caller_choose_french_then_routes_the_menu_
                                hold=25)
     row = await finished_call(database, caller)
     assert row.path == "screen:default > hours:open > welcome > language:fr > main:9 > message"
-    assert (row.language, row.outcome, reasons) == ("fr", "to_voicemail", ["request"])
+    assert (row.language, row.outcome, await _handed_over(reasons)) == ("fr", "to_voicemail", ["request"])
     streamed = [command.split()[2] for command in _commands(ami_events, row) if command.startswith("STREAM FILE")]
     assert streamed[1].endswith("/en/choose-language") and streamed[2].endswith("/fr/main-menu")
 
