@@ -175,7 +175,7 @@ def _ip_address(value: str, key: str) -> str:
 
 def _section_name(value: str, key: str) -> str:
     """Names that become ``[sections]`` (AMI user, dialplan context): letters, digits, '_', '-', '.'."""
-    if not SECTION_NAME.match(value):
+    if not SECTION_NAME.fullmatch(value):
         raise AsteriskConfigError(f"{key} {value!r} cannot name an Asterisk section (letters, digits, _ - .)")
     return value
 

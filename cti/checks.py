@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 
+from cti.http.app import expired_tokens
 from cti.prompts import PromptStore, load_catalog
 from cti.settings import Settings
 
@@ -14,6 +16,7 @@ def check_settings(settings: Settings) -> list[str]:
         problems.append("ami.secret is empty: set it in the config file or CTI_AMI__SECRET")
     if not settings.security.api_tokens:
         problems.append("security.api_tokens is empty: no one could use the HTTP API")
+    problems.extend(f"security.api_tokens: {line}" for line in expired_tokens(settings.security, time.time()))
     media = settings.paths.media_dir
     if not media.is_dir():
         problems.append(f"paths.media_dir {media} does not exist")

@@ -49,7 +49,7 @@ class PromptStore:
 
 
 def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise PromptError(f"invalid prompt name {name!r}: lowercase letters, digits and '-' only")
     return name
 

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
 ENV_PREFIX = "CTI_"
 ENV_SEPARATOR = "__"
@@ -92,20 +103,61 @@ class PathSettings(_Section):
         return self.media_dir / "recordings"
 
 
-class SecuritySettings(_Section):
-    """API tokens map a secret to a role; they come from the file or ``CTI_SECURITY__API_TOKENS``."""
+RoleName = Literal["admin", "supervisor", "agent"]
 
-    api_tokens: dict[str, Literal["admin", "supervisor", "agent"]] = Field(default_factory=dict)
+
+class ApiToken(_Section):
+    """An API token that stops working at ``expires`` (an instant with its offset: a naive one is ambiguous)."""
+
+    role: RoleName
+    expires: AwareDatetime | None = None
+
+
+def _token_form(value: Any) -> str:
+    """A string is the old form (a role); anything else must be the table: one branch, one clear error."""
+    return "role" if isinstance(value, str) else "table"
+
+
+TokenSpec = Annotated[
+    Annotated[RoleName, Tag("role")] | Annotated[ApiToken, Tag("table")], Discriminator(_token_form)
+]
+
+
+class SecuritySettings(_Section):
+    """API tokens map a secret to a role, or to ``{ role, expires }``; they come from the file or
+    ``CTI_SECURITY__API_TOKENS``. Failed logins are limited per username and per client address over
+    ``login_window_s`` (docs/SECURITY.md)."""
+
+    api_tokens: dict[str, TokenSpec] = Field(default_factory=dict)
     url_signing_key: SecretStr = SecretStr("")  # signed media URLs (audio players); random per process if empty
     session_ttl_s: int = Field(43200, ge=300, le=7 * 86400)  # a login session's absolute lifetime
+    login_window_s: int = Field(300, ge=10, le=86400)
+    login_failures_per_user: int = Field(5, ge=1, le=1000)
+    login_failures_per_address: int = Field(30, ge=1, le=100_000)
 
     @field_validator("api_tokens")
     @classmethod
-    def _long_tokens(cls, value: dict[str, str]) -> dict[str, str]:
+    def _long_tokens(cls, value: dict[str, TokenSpec]) -> dict[str, TokenSpec]:
         short = [t[:4] + "..." for t in value if len(t) < 24]
         if short:
             raise ValueError(f"tokens must be at least 24 characters (too short: {', '.join(short)})")
         return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The tokens are secrets like ``SecretStr`` ones: a repr (a traceback, a log) shows their start only."""
+        for name, value in super().__repr_args__():
+            if name == "api_tokens":
+                value = {token[:4] + "...": spec for token, spec in self.api_tokens.items()}
+            yield name, value
+
+    def token_roles(self) -> dict[str, str]:
+        """Every configured token and its role, expired ones included (the middleware refuses those)."""
+        return {token: spec if isinstance(spec, str) else spec.role for token, spec in self.api_tokens.items()}
+
+    def token_expiry(self) -> dict[str, datetime]:
+        """The tokens that have an expiry, and when it is."""
+        return {token: spec.expires for token, spec in self.api_tokens.items()
+                if isinstance(spec, ApiToken) and spec.expires is not None}
 
 
 class AsteriskSettings(_Section):
@@ -317,7 +369,16 @@ def _describe(exc: ValidationError, file_path: Path | None) -> str:
     origin = f" (file {file_path} or CTI_* environment)" if file_path else " (CTI_* environment)"
     lines = [f"invalid configuration{origin}:"]
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
+        key = ".".join(_masked(error["loc"]))
         env_name = ENV_PREFIX + ENV_SEPARATOR.join(str(p).upper() for p in error["loc"][:2])
         lines.append(f"  {key}: {error['msg']} [env {env_name}]")
     return "\n".join(lines)
+
+
+def _masked(loc: tuple[int | str, ...]) -> list[str]:
+    """An API token is a key of its table: an error about it names only its first characters, since the
+    message goes to a terminal or a log."""
+    parts = [str(part) for part in loc]
+    if parts[:2] == ["security", "api_tokens"] and len(parts) > 2:
+        parts[2] = parts[2][:4] + "..."
+    return parts

@@ -171,7 +171,7 @@ async def _optional_body(request: web.Request, allowed: tuple[str, ...]) -> dict
 
 def check_pause_reason(value: object) -> str:
     """A pause reason as agents type it (the desktop's websocket checks it here too)."""
-    if not isinstance(value, str) or not PAUSE_REASON.match(value.strip()):
+    if not isinstance(value, str) or not PAUSE_REASON.fullmatch(value.strip()):
         raise BodyInvalid("reason: 1 to 40 letters, digits, spaces or .'- (e.g. \"lunch\", \"training\")")
     return value.strip()
 

@@ -15,6 +15,7 @@ from cti.acd.live_http import check_extension, check_pause_reason
 from cti.agents.desk import AgentDesk
 from cti.errors import CtiError
 from cti.http.bodies import BodyInvalid
+from cti.safe_text import unstorable_text
 
 
 class CommandInvalid(CtiError):
@@ -34,6 +35,9 @@ def text_arg(args: Args, name: str, max_length: int, *, required: bool = False) 
     value = args.get(name, "")
     if not isinstance(value, str) or len(value) > max_length:
         raise CommandInvalid(f"{name} must be a text of at most {max_length} characters")
+    problem = unstorable_text(value)  # NUL, or a lone surrogate from a JSON "\ud800": the database refuses them
+    if problem:
+        raise CommandInvalid(f"{name} contains {problem}")
     if required and not value.strip():
         raise CommandInvalid(f"{name} is required")
     return value.strip()
@@ -41,7 +45,7 @@ def text_arg(args: Args, name: str, max_length: int, *, required: bool = False) 
 
 def call_id_arg(args: Args) -> str:
     value = args.get("call_id")
-    if not isinstance(value, str) or not CALL_ID.match(value):
+    if not isinstance(value, str) or not CALL_ID.fullmatch(value):
         raise CommandInvalid("call_id must be the id of a call on your screen")
     return value
 

@@ -25,7 +25,7 @@ class DialRefused(CtiError):
 
 def diallable(number: str) -> str:
     cleaned = SEPARATORS.sub("", number)
-    if not DIALLABLE.match(cleaned):
+    if not DIALLABLE.fullmatch(cleaned):
         raise DialRefused(f"{number!r} is not a phone number (digits, an optional leading +)")
     return cleaned
 

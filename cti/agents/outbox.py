@@ -82,3 +82,5 @@ class SocketOutbox:
                 await self._ws.send_str(text)
             except (ConnectionError, RuntimeError):  # the browser went away mid-send: the reader sees it too
                 return
+            except UnicodeEncodeError:  # one message with a lone surrogate must not leave the desktop deaf
+                log.error("a desktop message is not valid UTF-8; dropped: %r", text[:200])

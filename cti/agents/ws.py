@@ -43,6 +43,10 @@ class NoAgent(CtiError):
     code = "desktop.no_agent"
 
 
+class BadMessage(CtiError):
+    code = "desktop.bad_message"
+
+
 def agent_of(request: web.Request, who: Identity) -> str:
     """The agent this socket serves: the session's; an admin API token may name one (integrations)."""
     named = request.query.get("agent", "")
@@ -76,7 +80,8 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
 
 
 def _since(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) < 19 else None
+    """``?since=`` as a sequence number; anything else (``²`` is a digit to ``isdigit``, not to ``int``) is none."""
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 async def _greet(hub: AgentHub, desk: AgentDesk, outbox: SocketOutbox, agent_id: str, since: int | None) -> None:
@@ -126,9 +131,7 @@ async def _read_commands(ws: web.WebSocketResponse, desk: AgentDesk, outbox: Soc
 async def _run(desk: AgentDesk, outbox: SocketOutbox, agent_id: str, author: str, text: str) -> None:
     reply_to: Any = None
     try:
-        request = json.loads(text)
-        if not isinstance(request, dict):
-            raise CommandInvalid("a command is a JSON object {\"id\", \"cmd\", \"args\"}")
+        request = _request(text)
         reply_to, name, args = request.get("id"), request.get("cmd"), request.get("args")
         args = {} if args is None else args  # absent or null: no arguments; [], "", 0... are not an object
         command = COMMANDS.get(name) if isinstance(name, str) else None
@@ -137,8 +140,6 @@ async def _run(desk: AgentDesk, outbox: SocketOutbox, agent_id: str, author: str
         if not isinstance(args, dict):
             raise CommandInvalid("args must be a JSON object")
         result = await command(desk, agent_id, author, args)
-    except json.JSONDecodeError:
-        outbox.send_now(_reply(agent_id, None, error=("desktop.bad_message", "not JSON")))
     except (CtiError, AgentBusy, AgentNotFound) as exc:
         outbox.send_now(_reply(agent_id, reply_to, error=(exc.code, str(exc))))
     except Exception:
@@ -146,6 +147,18 @@ async def _run(desk: AgentDesk, outbox: SocketOutbox, agent_id: str, author: str
         outbox.send_now(_reply(agent_id, reply_to, error=("desktop.failed", "the server could not do it; try again")))
     else:
         outbox.send_now(_reply(agent_id, reply_to, result=result))
+
+
+def _request(text: str) -> dict[str, Any]:
+    """The command object in a text frame. JSON nested too deep for the parser (``RecursionError``) or holding a
+    number of more than 4300 digits (``ValueError``) is as unreadable as no JSON at all."""
+    try:
+        request = json.loads(text)
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        raise BadMessage("not JSON") from None
+    if not isinstance(request, dict):
+        raise CommandInvalid("a command is a JSON object {\"id\", \"cmd\", \"args\"}")
+    return request
 
 
 def _reply(agent_id: str, reply_to: Any, *, result: dict[str, Any] | None = None,
@@ -156,7 +169,13 @@ def _reply(agent_id: str, reply_to: Any, *, result: dict[str, Any] | None = None
         data["error"], data["message"] = error
     else:
         data["result"] = result
-    return json.dumps(envelope("reply", data, None, agent_id), ensure_ascii=False, separators=(",", ":"))
+    message = envelope("reply", data, None, agent_id)
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate the desktop sent (``"\\ud800"``), echoed: escape it back
+        text = json.dumps(message, separators=(",", ":"))
+    return text
 
 
 def add_routes(app: web.Application, hub: AgentHub, desk: AgentDesk) -> None:

@@ -54,5 +54,6 @@ class AgiScriptNotFound(AgiError):
     code = "agi.script_not_found"
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"no AGI script registered as {name!r}")
+        longer = f" ({len(name)} characters)" if len(name) > 80 else ""  # a peer chooses it: logs stay short
+        super().__init__(f"no AGI script registered as {name[:80]!r}{longer}")
         self.name = name

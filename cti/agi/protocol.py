@@ -299,7 +299,7 @@ class ReplyAssembler:
 
     def __init__(self) -> None:
         self._block: list[str] | None = None
-        self._block_code = 0
+        self._block_code = ""  # as sent ("520", or "005": the closing line repeats it digit for digit)
 
     def feed(self, line: str) -> AgiReply | Signal | None:
         if self._block is not None:
@@ -322,15 +322,15 @@ class ReplyAssembler:
         code_text = line[:3]
         if not (code_text.isascii() and code_text.isdigit()):
             raise AgiProtocolError(f"not an AGI reply: {line[:80]!r}")
-        self._block, self._block_code = [line], int(code_text)
+        self._block, self._block_code = [line], code_text
 
     def _feed_block(self, line: str) -> AgiReply | None:
         block = self._block
         assert block is not None
         block.append(line)
-        if line.startswith(f"{self._block_code} ") or line.endswith(_USAGE_END):
+        if line.startswith(self._block_code + " ") or line.endswith(_USAGE_END):
             self._block = None
-            return AgiReply(self._block_code, "", None, _NO_EXTRA, "\n".join(block))
+            return AgiReply(int(self._block_code), "", None, _NO_EXTRA, "\n".join(block))
         if len(block) > MAX_USAGE_LINES:
             raise AgiProtocolError(f"{self._block_code}- block longer than {MAX_USAGE_LINES} lines")
         return None

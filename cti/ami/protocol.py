@@ -3,6 +3,9 @@
 What changes and why:
 * bytes are decoded with one incremental UTF-8 decoder for the whole connection, so a character split
   across two TCP reads survives, and invalid bytes become U+FFFD (logged) instead of vanishing;
+* a message ends at a blank line: ``\\r\\n\\r\\n`` as Asterisk sends it, or ``\\n\\n`` from a peer that ends lines
+  with a bare LF (whose lines are then split on LF), so such a message cannot swallow the good one after it;
+  only the bytes that arrived since the last read are searched, so a huge message costs linear time;
 * each message is parsed and handled on its own: a bad one is logged and skipped, the link stays up;
 * replies are matched by ActionID with explicit completion rules (``AmiAction``), so "successfully
   queued" without an ``Async`` header or "Added ... to queue" complete normally;
@@ -27,9 +30,13 @@ from cti.ami.errors import AmiActionFailed, AmiBadAction, AmiDisconnected, AmiEr
 log = logging.getLogger(__name__)
 
 FRAME_END = "\r\n\r\n"
+LF_FRAME_END = "\n\n"
+"""Never inside Asterisk's own CRLF stream (a value ending in LF gives ``\\n\\r\\n``, which is not a message end)."""
 GREETING_PREFIX = "Asterisk Call Manager/"
 MAX_UNTERMINATED = 4 * 1024 * 1024
 """A peer that sends this much without a message end is broken; holding more would only eat memory."""
+MAX_GREETING = 1024
+"""Asterisk's first line is about 30 characters; a longer one is not an AMI server."""
 
 EventCallback = Callable[[Message], None]
 
@@ -52,6 +59,23 @@ def _announces_list(message: Message) -> bool:
     return (
         str(message.get("EventList", "")).lower() == "start" or "will follow" in str(message.message).lower()
     )
+
+
+def split_frames(buffer: str, start: int = 0) -> tuple[list[str], str]:
+    """The messages ended by a blank line in ``buffer`` and what follows the last one. Message ends are searched
+    from ``start`` only (the caller knows there is none before it); each end is searched for once."""
+    frames: list[str] = []
+    begin = 0
+    crlf, lf = buffer.find(FRAME_END, start), buffer.find(LF_FRAME_END, start)
+    while crlf >= 0 or lf >= 0:
+        end, size = (crlf, len(FRAME_END)) if lf < 0 or 0 <= crlf < lf else (lf, len(LF_FRAME_END))
+        frames.append(buffer[begin:end])
+        begin = end + size
+        if 0 <= crlf < begin:
+            crlf = buffer.find(FRAME_END, begin)
+        if 0 <= lf < begin:
+            lf = buffer.find(LF_FRAME_END, begin)
+    return frames, buffer[begin:]
 
 
 def _check_fields(fields: Mapping[str, object]) -> dict[str, object]:
@@ -165,10 +189,13 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
         text = self._decoder.decode(data)
         if "\ufffd" in text:
             log.warning("invalid UTF-8 from Asterisk replaced by U+FFFD")
+        start = max(0, len(self._buffer) - len(FRAME_END) + 1)  # an end may straddle the two reads
         self._buffer += text
-        if not self.greeting.done() and not self._read_greeting():
-            return
-        *frames, self._buffer = self._buffer.split(FRAME_END)
+        if not self.greeting.done():
+            if not self._read_greeting():
+                return
+            start = 0
+        frames, self._buffer = split_frames(self._buffer, start)
         for frame in frames:
             self._handle_frame(frame)
         if len(self._buffer) > MAX_UNTERMINATED:
@@ -179,22 +206,31 @@ class AmiProtocol(AMIProtocol):  # type: ignore[misc]
 
     def _read_greeting(self) -> bool:
         """The first line is ``Asterisk Call Manager/<version>``; anything else is not an AMI server."""
-        line, sep, rest = self._buffer.partition("\r\n")
+        line, sep, rest = self._buffer.partition("\n")
         if not sep:
+            if len(self._buffer) > MAX_GREETING:
+                self._refuse_greeting(self._buffer)
             return False
         self._buffer = rest
+        line = line.removesuffix("\r")
         if line.startswith(GREETING_PREFIX):
             self.version = line[len(GREETING_PREFIX) :].strip()
             self.greeting.set_result(self.version)
             return True
+        self._refuse_greeting(line)
+        return False
+
+    def _refuse_greeting(self, line: str) -> None:
         self.greeting.set_exception(AmiError(f"not an AMI server (first line {line[:80]!r})"))
         self.abort()
-        return False
 
     def _handle_frame(self, frame: str) -> None:
         """Isolate each message: one that breaks parsing or handling must not take the link down."""
+        frame = frame.strip("\r\n")  # not spaces: the last header may be an empty one ("Value: ")
+        if "\r\n" not in frame:  # a peer ending lines with a bare LF (or a one-line message)
+            frame = frame.replace("\n", "\r\n")
         try:
-            message = Message.from_line(frame.strip())
+            message = Message.from_line(frame)
             if message is not None:
                 self.handle_message(message)
         except Exception:

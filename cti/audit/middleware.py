@@ -53,14 +53,14 @@ async def _detail(request: web.Request) -> str:
     text = (await request.read()).decode("utf-8", "replace")  # aiohttp keeps it for the handler
     try:
         fields: Any = json.loads(text) if request.content_type == "application/json" else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit: kept as text
         fields = None
     if request.content_type == "application/x-www-form-urlencoded":
         fields = dict((await request.post()).items())
     if isinstance(fields, dict):
         text = json.dumps({key: "***" if SECRET.search(str(key)) else value for key, value in fields.items()},
                           ensure_ascii=False, default=str)
-    return text[:MAX_DETAIL]
+    return text[:MAX_DETAIL].replace("\x00", "\\u0000")  # PostgreSQL stores no NUL: the entry would be lost
 
 
 async def _write(request: web.Request, status: int, detail: str) -> None:

@@ -8,10 +8,11 @@ Supervisors and admins edit, delete, manage companies and import. Numbers are an
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import asdict
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from cti.contacts import csv_import
 from cti.contacts.errors import (
@@ -27,7 +28,7 @@ from cti.contacts.store import CompanyView, ContactStore, ContactView
 from cti.contacts.validation import DEFAULT_LEVEL, ContactInput
 from cti.errors import CtiError
 from cti.http.auth import REQUEST_ROLE, Role, requires
-from cti.http.bodies import BodyInvalid, json_object
+from cti.http.bodies import BodyInvalid, form_parts, json_object
 from cti.http.errors import answers
 
 STORE_KEY: web.AppKey[ContactStore] = web.AppKey("contact_store", ContactStore)
@@ -233,13 +234,13 @@ async def read_csv_body(request: web.Request) -> bytes:
 
 
 async def _file_field(request: web.Request) -> AsyncIterator[bytes]:
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if isinstance(part, BodyPartReader) and part.name == "file":
-            while chunk := await part.read_chunk(65536):
-                yield chunk
-            return
-        await part.release()
+    async with aclosing(form_parts(request)) as parts:
+        async for part in parts:
+            if part.name == "file":
+                while chunk := await part.read_chunk(65536):
+                    yield chunk
+                return
+            await part.release()
     raise BodyInvalid("the multipart body has no field named 'file'")
 
 

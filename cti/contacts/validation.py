@@ -73,7 +73,7 @@ def check_numbers(raw: Sequence[str], region: str, errors: list[str]) -> tuple[s
     found: dict[str, None] = {}
     for item in raw:
         number = normalise_number(item, region)
-        if is_withheld(item) or not E164.match(number):
+        if is_withheld(item) or not E164.fullmatch(number):
             errors.append(f"numbers: {item.strip()[:40]!r} is not a phone number (write it as +33612345678, "
                           f"or in the national format of {region})")
         else:
@@ -87,7 +87,7 @@ def check_numbers(raw: Sequence[str], region: str, errors: list[str]) -> tuple[s
 
 def check_email(value: str, errors: list[str]) -> str:
     email = value.strip()
-    if email and (len(email) > MAX_EMAIL or not EMAIL.match(email)):
+    if email and (len(email) > MAX_EMAIL or not EMAIL.fullmatch(email)):
         errors.append(f"email: {email[:60]!r} is not an e-mail address")
     return email
 
@@ -104,7 +104,7 @@ def check_level(value: str, levels: Collection[str], errors: list[str]) -> str:
     level = value.strip()
     if levels and level not in levels:
         errors.append(f"contract_level: {level!r} is not one of {', '.join(sorted(levels))}")
-    elif not LEVEL.match(level):
+    elif not LEVEL.fullmatch(level):
         errors.append(f"contract_level: {level[:40]!r} must be 1 to 32 letters, digits, '-' or '_'")
     return level
 

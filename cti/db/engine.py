@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -20,7 +20,38 @@ T = TypeVar("T")
 
 
 class DatabaseUnavailable(CtiError):
+    """The database cannot be reached (down, restarting, network cut): worth trying again in a moment."""
+
     code = "db.unavailable"
+
+
+_UNREACHABLE = (OSError, TimeoutError, exc.OperationalError, exc.InterfaceError, exc.DisconnectionError,
+                exc.TimeoutError)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database is out of reach, rather than that the statement is wrong.
+
+    asyncpg raises a bare ``ConnectionRefusedError`` when it cannot connect, and a ``DBAPIError`` with the
+    connection invalidated when the link drops mid-statement; SQLite's "database is locked" is an
+    ``OperationalError``: all of them pass by themselves.
+    """
+    if isinstance(error, (DatabaseUnavailable, *_UNREACHABLE)):
+        return True
+    return isinstance(error, exc.DBAPIError) and bool(error.connection_invalidated)
+
+
+@contextmanager
+def unavailable_raised() -> Iterator[None]:
+    """Turns a database outage met inside the block into ``DatabaseUnavailable``; other errors pass unchanged."""
+    try:
+        yield
+    except DatabaseUnavailable:
+        raise
+    except Exception as error:
+        if is_unavailable(error):
+            raise DatabaseUnavailable(str(error) or type(error).__name__) from error
+        raise
 
 
 @dataclass
@@ -39,8 +70,8 @@ class Database:
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except Exception as exc:  # the driver's own exception types vary (sqlite, asyncpg, OSError)
-            raise DatabaseUnavailable(str(exc)) from exc
+        except Exception as error:  # the driver's own exception types vary (sqlite, asyncpg, OSError)
+            raise DatabaseUnavailable(str(error)) from error
 
     async def close(self) -> None:
         await self.engine.dispose()

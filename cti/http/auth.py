@@ -4,16 +4,18 @@ Failing closed means a new route someone forgot to annotate is unreachable rathe
 anyone may reach (the login form, static files) say so with ``@public``, which is not the same as declaring
 no roles.
 
-Who calls is resolved in this order: a Bearer API token (``[security] api_tokens``), a Bearer session token
-(``POST /api/auth/session``), the ``cti_session`` cookie of a browser login. A cookie is sent by the browser
-whatever page made the request, so a cookie-authenticated request must also prove it comes from our own pages:
-an unsafe method carries the session's CSRF token in ``X-CSRF-Token``, a websocket upgrade comes from our own
-origin. Details in docs/SECURITY.md.
+Who calls is resolved in this order: a Bearer API token (``[security] api_tokens``, refused past its optional
+``expires``), a Bearer session token (``POST /api/auth/session``), the ``cti_session`` cookie of a browser
+login. A cookie is sent by the browser whatever page made the request, so a cookie-authenticated request must
+also prove it comes from our own pages: an unsafe method carries the session's CSRF token in ``X-CSRF-Token``,
+a websocket upgrade comes from our own origin. Details in docs/SECURITY.md.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, TypeVar
 
@@ -25,6 +27,8 @@ from cti.http.signed_urls import accepts_signed_urls, verify
 from cti.state import StateError
 from cti.users.sessions import SessionStore
 
+log = logging.getLogger(__name__)
+
 Role = Literal["admin", "supervisor", "agent"]
 ALL_ROLES: tuple[Role, ...] = ("admin", "supervisor", "agent")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -33,6 +37,7 @@ ROLES_ATTRIBUTE = "_cti_roles"
 PUBLIC_ATTRIBUTE = "_cti_public"
 PAGE_ATTRIBUTE = "_cti_page"
 ROLE_KEY: web.AppKey[Mapping[str, str]] = web.AppKey("cti_role_of_token")
+TOKEN_EXPIRY_KEY: web.AppKey[Mapping[str, float]] = web.AppKey("cti_token_expiry")  # token -> POSIX time
 SESSIONS_KEY: web.AppKey[SessionStore] = web.AppKey("cti_sessions", SessionStore)
 REQUEST_ROLE = web.RequestKey("cti_role", str)
 SIGNING_KEY: web.AppKey[bytes] = web.AppKey("cti_url_signing_key")
@@ -81,11 +86,27 @@ def is_page(handler: object) -> bool:
 
 def role_for_token(tokens: Mapping[str, str], presented: str) -> str | None:
     """Constant-time comparison against every configured token."""
+    found = matching_token(tokens, presented)
+    return tokens[found] if found is not None else None
+
+
+def matching_token(tokens: Mapping[str, str], presented: str) -> str | None:
+    """The configured token equal to ``presented``; every one is compared, in constant time each."""
     found = None
-    for token, role in tokens.items():
+    for token in tokens:
         if hmac.compare_digest(token.encode(), presented.encode()):
-            found = role
+            found = token
     return found
+
+
+def api_token_identity(app: web.Application, token: str) -> Identity | None:
+    """The identity a configured token gives, or None once it is past its ``expires``."""
+    role = app[ROLE_KEY][token]
+    expires = app.get(TOKEN_EXPIRY_KEY, {}).get(token)
+    if expires is not None and expires <= time.time():
+        log.warning("an expired API token (%s..., role %s) was refused", token[:4], role)
+        return None
+    return Identity(role=role, via="api-token")
 
 
 def bearer_token(request: web.Request) -> str:
@@ -122,9 +143,9 @@ async def resolve_identity(request: web.Request) -> Identity | None:
     """A Bearer header is authoritative (a wrong one is not rescued by a cookie); else the session cookie."""
     presented = bearer_token(request)
     if presented:
-        role = role_for_token(request.app[ROLE_KEY], presented)
-        if role is not None:
-            return Identity(role=role, via="api-token")
+        token = matching_token(request.app[ROLE_KEY], presented)
+        if token is not None:
+            return api_token_identity(request.app, token)  # an expired API token is no session either
         return await _session(request, presented, "session-token")
     cookie = request.cookies.get(SESSION_COOKIE, "")
     return await _session(request, cookie, "session-cookie") if cookie else None

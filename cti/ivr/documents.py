@@ -26,6 +26,7 @@ from cti.ivr.schedule_parse import dump_opening_hours
 from cti.ivr.service import IvrService
 from cti.ivr.store import write_flow, write_hours
 from cti.prompts import LANGUAGES
+from cti.safe_text import unstorable_text
 
 NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
 KEYS = {"number", "name", "language", "enabled", "hours", "flow"}
@@ -33,13 +34,20 @@ MAX_DOCUMENT_BYTES = 256 * 1024
 
 
 def load_yaml(text: str) -> Any:
-    """Safe YAML (no Python objects); a syntax error is reported with its line."""
+    """Safe YAML (no Python objects); a syntax error is reported with its line, text no database can store
+    (NUL, unpaired surrogates: ``cti.safe_text``) is refused."""
     if len(text.encode()) > MAX_DOCUMENT_BYTES:
         raise DocumentInvalid([f"document: larger than {MAX_DOCUMENT_BYTES // 1024} KiB"])
     try:
-        return yaml.safe_load(text)
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise DocumentInvalid([f"document: not valid YAML ({exc})"]) from None
+    except RecursionError:  # the parser recurses once per nesting level
+        raise DocumentInvalid(["document: nested too deeply"]) from None
+    problem = unstorable_text(document)
+    if problem:
+        raise DocumentInvalid([f"document: contains {problem}"])
+    return document
 
 
 def dump_yaml(document: dict[str, Any]) -> str:
@@ -82,7 +90,7 @@ def _check_fields(document: Any) -> dict[str, Any]:
     if isinstance(document.get("number"), int):  # YAML reads 0155555555 as an octal number
         errors.append("number: write it in quotes (\"0155555555\"): unquoted, YAML reads it as a number")
     number = str(document.get("number", ""))
-    if not NUMBER.match(number):
+    if not NUMBER.fullmatch(number):
         errors.append(f"number: {number!r} is not a phone number (digits, optionally a leading +)")
     name = document.get("name", number)
     if not isinstance(name, str) or not 0 < len(name) <= 120:

@@ -180,7 +180,7 @@ def _ranges(value: Any, path: str, errors: list[str]) -> list[_Placed]:
 
 def _time_range(value: Any, path: str, errors: list[str]) -> TimeRange | None:
     """One "HH:MM-HH:MM"; 24:00 is accepted as an end, meaning midnight like 00:00."""
-    match = RANGE.match(value) if isinstance(value, str) else None
+    match = RANGE.fullmatch(value) if isinstance(value, str) else None
     numbers = [int(part) for part in match.groups()] if match else []
     if not match or not _valid_times(*numbers):
         errors.append(f"{path}: {_shown(value)} is not HH:MM-HH:MM")
@@ -322,7 +322,7 @@ def _date(value: Any, path: str, errors: list[str]) -> date | None:
     """A date object (YAML) or a YYYY-MM-DD string (JSON); a date-time is refused, not truncated."""
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    if isinstance(value, str) and ISO_DATE.match(value):
+    if isinstance(value, str) and ISO_DATE.fullmatch(value):
         try:
             return date.fromisoformat(value)
         except ValueError:

@@ -93,13 +93,13 @@ class SimulatedCall:
 
 def checked_number(value: Any, name: str) -> str:
     """Digits with an optional leading +, at most 20: nothing else can reach a channel name or caller ID."""
-    if not isinstance(value, str) or not PHONE_NUMBER.match(value):
+    if not isinstance(value, str) or not PHONE_NUMBER.fullmatch(value):
         raise SimulatorInvalid(f"{name}: digits with an optional leading +, at most 20 (got {value!r})")
     return value
 
 
 def checked_digits(value: Any) -> str:
-    if not isinstance(value, str) or not DIGITS.match(value):
+    if not isinstance(value, str) or not DIGITS.fullmatch(value):
         raise SimulatorInvalid(f"digits: 1 to 32 keys among 0-9, * and # (got {value!r})")
     return value
 
@@ -109,7 +109,7 @@ class CallSimulator:
 
     def __init__(self, ami: AmiClient, inbound_context: str, *, max_calls: int = MAX_CALLS, hold_s: int = HOLD_S,
                  answer_timeout_s: float = ANSWER_TIMEOUT_S) -> None:
-        if not CONTEXT.match(inbound_context):
+        if not CONTEXT.fullmatch(inbound_context):
             raise SimulatorInvalid(f"inbound context {inbound_context!r}: letters, digits, '_' and '-' only")
         self.ami, self.inbound_context, self.max_calls = ami, inbound_context, max_calls
         self.hold_s, self.answer_timeout_s = hold_s, answer_timeout_s

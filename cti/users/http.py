@@ -3,17 +3,21 @@ users API.
 
 A browser login sets the ``cti_session`` cookie (HttpOnly, SameSite=Strict, Secure over https); other clients
 get the session token and send it as ``Authorization: Bearer``. A refusal never says whether the username
-exists. Changing what a session carries (role, agent, active) or the password ends that user's sessions.
+exists, nor does the 429 of too many failed logins (``cti.http.ratelimit``). Changing what a session carries
+(role, agent, active) or the password ends that user's sessions. With the database or the shared state out of
+reach a login answers 503 "try again in a moment" (the form in the reader's language), never a 500.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from aiohttp import web
 from yarl import URL
 
+from cti.db import DatabaseUnavailable, unavailable_raised
 from cti.http.auth import (
     ALL_ROLES,
     SESSION_COOKIE,
@@ -26,6 +30,8 @@ from cti.http.auth import (
 from cti.http.bodies import BodyInvalid, json_object
 from cti.http.errors import answers
 from cti.http.identity import identity_of
+from cti.http.ratelimit import LIMITER_KEY, LoginThrottled
+from cti.safe_text import unstorable_text
 from cti.state import StateError
 from cti.users.sessions import Session
 from cti.users.store import UPDATABLE, User, UserExists, UserInvalid, UserNotFound, UserStore
@@ -39,6 +45,8 @@ OTHERS_HOME = "/supervision/wallboard"  # supervisors and admins land on the liv
 NOT_AFTER_LOGIN = ("/login", "/logout")
 MAX_FIELD = 1024
 SESSION_FIELDS = ("role", "agent_id", "active")
+RETRY_AFTER_S = 5  # a 503 login: the database or the shared state is out of reach, usually not for long
+UNAVAILABLE = "auth.unavailable"
 
 
 def add_routes(app: web.Application, users: UserStore) -> None:
@@ -82,9 +90,10 @@ def landing(next_path: str, role: str) -> str:
 
 
 def login_page(request: web.Request, *, status: int = 200, error: str | None = None, username: str = "",
-               next_path: str = "") -> web.Response:
+               next_path: str = "", minutes: int = 0) -> web.Response:
+    """``minutes``: how long a throttled login waits (the ``login.throttled`` message says it)."""
     return render(request, "login.html", status=status, error=error, username=username,
-                  next=safe_next(next_path) or "")
+                  next=safe_next(next_path) or "", minutes=minutes)
 
 
 @public
@@ -94,22 +103,37 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 
 @public
 async def login(request: web.Request) -> web.StreamResponse:
-    """303 to where the user was going, with the session cookie; 401 and the form again when refused."""
+    """303 to where the user was going, with the session cookie; 401 and the form again when refused, 429 after
+    too many failed logins."""
     if not same_origin(request, required=False):
         return login_page(request, status=403, error="login.forbidden")
     form = await request.post()
     username, password, next_path = (_text(form.get(name)) for name in ("username", "password", "next"))
-    user = await request.app[USERS_KEY].authenticate(username, password)
+    try:
+        user = await _authenticate(request, username, password)
+    except LoginThrottled as exc:
+        page = login_page(request, status=429, error="login.throttled", username=username[:64],
+                          next_path=next_path, minutes=math.ceil(exc.retry_after_s / 60))
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
+    except DatabaseUnavailable:
+        return _unavailable_page(request, username, next_path)
     if user is None:
         log.warning("login refused for %r from %s", username[:64], request.remote)
         return login_page(request, status=401, error="login.failed", username=username[:64], next_path=next_path)
     try:
         token, _session = await request.app[SESSIONS_KEY].create(user)
     except StateError:
-        return login_page(request, status=503, error="login.unavailable", username=user.username)
+        return _unavailable_page(request, username, next_path)
     response = web.Response(status=303, headers={"Location": landing(next_path, user.role)})
     _set_cookie(request, response, token)
     return response
+
+
+def _unavailable_page(request: web.Request, username: str, next_path: str) -> web.Response:
+    page = login_page(request, status=503, error="login.unavailable", username=username[:64], next_path=next_path)
+    page.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return page
 
 
 @public
@@ -122,6 +146,22 @@ async def logout(request: web.Request) -> web.StreamResponse:
     response = web.Response(status=303, headers={"Location": "/login"})
     response.del_cookie(SESSION_COOKIE, path="/", samesite="Strict", httponly=True, secure=request.secure)
     return response
+
+
+async def _authenticate(request: web.Request, username: str, password: str) -> User | None:
+    """The password check behind the failed-login limits: over them, ``LoginThrottled`` is raised before
+    the password is even looked at, whether the username exists or not."""
+    limiter = request.app[LIMITER_KEY]
+    attempt = await limiter.begin(username, request.remote)
+    try:
+        with unavailable_raised():
+            user = await request.app[USERS_KEY].authenticate(username, password)
+    except DatabaseUnavailable as exc:
+        log.warning("login of %r not possible: the database is unavailable (%s)", username[:64], exc)
+        raise
+    if user is not None:
+        await limiter.succeeded(attempt)
+    return user
 
 
 def _set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
@@ -137,8 +177,11 @@ async def _end(request: web.Request, token: str) -> None:
 
 
 def _text(value: Any) -> str:
-    """A form field as text, capped (a file upload or a huge field is no username nor password)."""
-    return value if isinstance(value, str) and len(value) <= MAX_FIELD else ""
+    """A form field as text, capped (a file upload or a huge field is no username nor password); text no
+    account can hold (NUL, unpaired surrogates) is no username either, rather than a database error."""
+    if not isinstance(value, str) or len(value) > MAX_FIELD or unstorable_text(value) is not None:
+        return ""
+    return value
 
 
 # --- other clients -----------------------------------------------------------------------------------
@@ -149,20 +192,32 @@ auth_errors = answers((BodyInvalid, 400))
 @public
 @auth_errors
 async def open_session(request: web.Request) -> web.StreamResponse:
-    """``{username, password}`` -> the session token to send as ``Authorization: Bearer``."""
+    """``{username, password}`` -> the session token to send as ``Authorization: Bearer``; 401 when refused,
+    429 with ``Retry-After`` after too many failed logins (docs/SECURITY.md)."""
     if not same_origin(request, required=False):
         raise web.HTTPForbidden(reason="session request from another origin")
     body = await json_object(request, ("username", "password"))
     username, password = _text(body.get("username")), _text(body.get("password"))
-    user = await request.app[USERS_KEY].authenticate(username, password)
+    try:
+        user = await _authenticate(request, username, password)
+    except LoginThrottled as exc:
+        return web.json_response({"error": exc.code, "message": str(exc), "retry_after_s": exc.retry_after_s},
+                                 status=429, headers={"Retry-After": str(exc.retry_after_s)})
+    except DatabaseUnavailable:
+        return _unavailable_json("the user database is unavailable; try again in a moment")
     if user is None:
         log.warning("session refused for %r from %s", username[:64], request.remote)
         return web.json_response({"error": "auth.failed", "message": "wrong username or password"}, status=401)
     try:
         token, session = await request.app[SESSIONS_KEY].create(user)
     except StateError:
-        return web.json_response({"error": "auth.unavailable", "message": "session store unavailable"}, status=503)
+        return _unavailable_json("the session store is unavailable; try again in a moment")
     return web.json_response(_session_json(token, session))
+
+
+def _unavailable_json(message: str) -> web.Response:
+    return web.json_response({"error": UNAVAILABLE, "message": message, "retry_after_s": RETRY_AFTER_S},
+                             status=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def _session_json(token: str, session: Session) -> dict[str, Any]:
@@ -200,7 +255,7 @@ CREATE_FIELDS = ("username", "password", "role", "display_name", "agent_id", "la
 
 def _user_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "²" is a digit to isdigit(), not to int()
         raise UserNotFound(f"no user {raw!r}")
     return int(raw)
 

@@ -23,6 +23,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Logging in is not possible right now; try again in a moment.",
         "fr": "La connexion est impossible pour le moment ; réessayez dans un instant.",
     },
+    "login.throttled": {
+        "en": "Too many failed login attempts. Try again in {minutes} minute(s).",
+        "fr": "Trop de tentatives de connexion échouées. Réessayez dans {minutes} minute(s).",
+    },
     "login.forbidden": {
         "en": "This form was sent from another site; open the login page again.",
         "fr": "Ce formulaire vient d'un autre site ; rouvrez la page de connexion.",

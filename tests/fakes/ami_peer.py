@@ -1,7 +1,7 @@
 """An in-process AMI server for unit tests: scripted, and able to misbehave on demand.
 
-It speaks enough of Asterisk's manager protocol for the adapter: greeting, Login (configurable secret,
-FullyBooted after success), Ping (can stop answering), Async Originate ("queued" then an
+It speaks enough of Asterisk's manager protocol for the adapter: greeting (or any banner), Login (configurable
+secret, FullyBooted after success), Ping (can stop answering), Async Originate ("queued" then an
 OriginateResponse event), CoreShowChannels lists, UserEvent, and any scripted reply. It can emit
 events, split a write at chosen byte positions, drop every connection, and it records what it got.
 """
@@ -59,6 +59,8 @@ class AmiPeer:
     received: list[AmiRequest] = field(default_factory=list)
     login_attempts: int = 0
     logins: int = 0
+    banner: bytes | None = None
+    """Sent instead of the greeting when set (junk, a non-AMI server, a greeting ended by a bare LF)."""
     _scripts: dict[str, Script] = field(default_factory=dict, init=False)
     _conns: list[_Conn] = field(default_factory=list, init=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
@@ -127,7 +129,8 @@ class AmiPeer:
                 await writer.wait_closed()
 
     async def _converse(self, conn: _Conn, reader: asyncio.StreamReader) -> None:
-        await _write(conn.writer, f"Asterisk Call Manager/{self.version}{EOL}".encode())
+        greeting = f"Asterisk Call Manager/{self.version}{EOL}".encode() if self.banner is None else self.banner
+        await _write(conn.writer, greeting)
         while True:
             raw = await reader.readuntil(b"\r\n\r\n")
             request = _parse(raw)

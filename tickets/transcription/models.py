@@ -44,7 +44,7 @@ def model_dir_for(settings: TranscriptionSettings, language: str) -> Path:
     configured = settings.models.get(language)
     if configured is not None:
         return configured
-    if not LANGUAGE.match(language):
+    if not LANGUAGE.fullmatch(language):
         raise ModelMissing(language, settings.models_dir)
     return settings.models_dir / language
 
@@ -66,7 +66,7 @@ def configured_languages(settings: TranscriptionSettings) -> list[str]:
     """EN and FR (the languages callers can choose), explicit mappings, and folders found in ``models_dir``."""
     found = set(DEFAULT_URLS) | set(settings.models)
     if settings.models_dir.is_dir():
-        found |= {p.name for p in settings.models_dir.iterdir() if p.is_dir() and LANGUAGE.match(p.name)}
+        found |= {p.name for p in settings.models_dir.iterdir() if p.is_dir() and LANGUAGE.fullmatch(p.name)}
     return sorted(found)
 
 

@@ -48,7 +48,7 @@ class AckMailer:
         address = ticket.caller_email.strip()
         if not self.settings.enabled or not address:
             return False
-        if not _ADDRESS.match(address):
+        if not _ADDRESS.fullmatch(address):
             await self._note(ticket, f"acknowledgement not sent: {address!r} is not an e-mail address")
             return False
         message = self.compose(ticket)

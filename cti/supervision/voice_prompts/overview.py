@@ -65,7 +65,7 @@ def files_in_place(store: PromptStore) -> dict[str, dict[str, InPlace]]:
         folder = store.root / language
         paths = sorted(folder.glob("*.wav")) if folder.is_dir() else []
         found[language] = {path.stem: InPlace(path.stat().st_size, duration_or_zero(path)) for path in paths
-                           if NAME_PATTERN.match(path.stem) and path.is_file()}
+                           if NAME_PATTERN.fullmatch(path.stem) and path.is_file()}
     return found
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from cti.http.bodies import BodyInvalid
+from cti.http.bodies import BodyInvalid, form_parts
+from cti.safe_text import unstorable_text
 from cti.supervision.voice_prompts.errors import UploadTooLarge
 from cti.supervision.voice_prompts.library import Activation
 
@@ -39,13 +40,10 @@ async def receive_upload(request: web.Request, folder: Path, max_bytes: int) -> 
     if request.content_length is not None and request.content_length > max_bytes + MULTIPART_SLACK:
         raise UploadTooLarge(_too_large(max_bytes))
     upload, received = Upload(folder / "upload"), False
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise BodyInvalid("nested multipart bodies are not accepted")
+    async for part in form_parts(request):
         if part.name == "file" and not received:
             await _save(part, upload.path, max_bytes)
-            upload.filename, received = part.filename or "", True
+            upload.filename, received = _filename(part), True
         elif part.name in TEXT_FIELDS:
             upload.fields[str(part.name)] = await _text(part)
         else:
@@ -77,9 +75,22 @@ async def _text(part: BodyPartReader) -> str:
         if len(raw) > MAX_FIELD_BYTES:
             raise BodyInvalid(f"field {part.name!r} is longer than {MAX_FIELD_BYTES} bytes")
     try:
-        return raw.decode("utf-8").strip()
+        text = raw.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise BodyInvalid(f"field {part.name!r} is not UTF-8 text") from None
+    problem = unstorable_text(text)
+    if problem:
+        raise BodyInvalid(f"field {part.name!r} contains {problem}")
+    return text
+
+
+def _filename(part: BodyPartReader) -> str:
+    """The name the browser gave (``filename*=UTF-8''%00`` decodes to anything): kept only to be shown."""
+    name = part.filename or ""
+    problem = unstorable_text(name)
+    if problem:
+        raise BodyInvalid(f"the file name contains {problem}")
+    return name
 
 
 def activation_of(fields: dict[str, Any]) -> Activation:
