@@ -9,6 +9,7 @@
 #   start      start Asterisk (by PID file); prints its version, fails loudly with the log tail
 #   stop       stop the baresip phones, then Asterisk
 #   restart    stop + start
+#   kill       SIGKILL Asterisk (a crash: no hang-ups sent, sockets just close); 'start' brings it back
 #   reload     render the config again from the settings, install it, 'core reload'
 #   status     what runs, and the registered phones
 #   phones [start|stop]   baresip as caller, agent1, agent2 (registered; ctrl_tcp on 127.0.0.1:4440-4442)
@@ -363,6 +364,15 @@ stop_asterisk() {
     log "asterisk stopped (pid $pid)"
 }
 
+kill_asterisk() {
+    local pid
+    pid=$(ast_pid) || { log "asterisk not running"; return 0; }
+    kill -9 "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    rm -f "$RUN/asterisk.pid"
+    log "asterisk killed (pid $pid)"
+}
+
 reload_asterisk() {
     render
     install_config
@@ -497,6 +507,7 @@ main() {
         start) need_root; lock; start_asterisk ;;
         stop) need_root; lock; stop_phones; stop_asterisk ;;
         restart) need_root; lock; stop_phones; stop_asterisk; start_asterisk ;;
+        kill) need_root; lock; kill_asterisk ;;
         reload) need_root; lock; reload_asterisk ;;
         phones)
             need_root; lock
