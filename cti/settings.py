@@ -52,7 +52,7 @@ class AmiSettings(_Section):
     ping_interval: float = Field(5.0, gt=0)
     ping_timeout: float = Field(3.0, gt=0)
     reconnect_min: float = Field(0.5, gt=0)
-    reconnect_max: float = Field(30.0, gt=0)
+    reconnect_max: float = Field(5.0, gt=0)  # a local Asterisk back from a restart is worth trying often
 
 
 class AgiSettings(_Section):

@@ -50,8 +50,7 @@ async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float
 async def server(tmp_path: Path, real_settings: Settings, ami: AmiClient) -> AsyncIterator[ServerProcess]:
     """`cti serve` on the configured AGI port, so Asterisk's own CTI_AGI_URL reaches it again after a restart."""
     process = ServerProcess(f"sqlite+aiosqlite:///{tmp_path / 'cti.sqlite3'}", tmp_path / "server.log",
-                            agi_port=real_settings.agi.port,
-                            overrides={"CTI_AMI__RECONNECT_MAX": "2", "CTI_AMI__PING_INTERVAL": "1"})
+                            agi_port=real_settings.agi.port)
     await process.run_cli("db", "upgrade")
     await process.start()
     await set_agi_url(ami, f"agi://127.0.0.1:{real_settings.agi.port}")
