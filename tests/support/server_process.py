@@ -111,7 +111,8 @@ class ServerProcess:
 
     async def status(self) -> dict[str, Any]:
         """``GET /api/status`` (healthy or not)."""
-        return await self.get_json("/api/status")
+        report: dict[str, Any] = await self.get_json("/api/status")
+        return report
 
     async def get_json(self, path: str) -> Any:
         return await self.request_json("GET", path)

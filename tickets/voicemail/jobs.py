@@ -5,6 +5,8 @@ with an expired lease)``: on PostgreSQL the second of two concurrent updates re-
 after the first commits and changes nothing; SQLite serialises writers. Whoever sees ``rowcount == 1``
 owns the job until ``lease_expires_at``, which a live runner keeps pushing forward (``renew``). A runner
 killed mid-job stops renewing, and the job is claimed again once the lease has expired: nothing is lost.
+A lease held by a process of this host that no longer runs (the server restarted after a crash) is not waited
+out: it is expired at the next claim, so the message left mid-transcription is taken up at once.
 
 Every later write is conditioned on still holding the lease, so a runner that lost its job (paused for
 longer than the lease) cannot overwrite the new owner's work. Each claim counts as an attempt, which also
@@ -13,6 +15,9 @@ bounds a recording that crashes its runner every time.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -46,6 +51,7 @@ class JobStore:
 
     async def claim(self, limit: int) -> list[Claim]:
         """Up to ``limit`` due jobs, oldest first; candidates another runner wins are skipped."""
+        await self.expire_dead_leases()
         async with self.db.session() as session:
             candidates = list(await session.scalars(
                 select(Job.id).where(_claimable()).order_by(Job.next_attempt_at, Job.id).limit(limit * 2)))
@@ -57,6 +63,16 @@ class JobStore:
                 if len(claims) == limit:
                     break
         return claims
+
+    async def expire_dead_leases(self) -> int:
+        """Expire the leases of this host's runners that are gone (see the module docstring); how many."""
+        async with self.db.session() as session:
+            owners = set(await session.scalars(select(Job.lease_owner).where(Job.status == "running")))
+            dead = [owner for owner in owners if owner and owner != self.owner and _gone_from_this_host(owner)]
+            if not dead:
+                return 0
+            return await _execute(session, update(Job).where(Job.status == "running", Job.lease_owner.in_(dead))
+                                  .values(lease_expires_at=utcnow() - timedelta(microseconds=1)))
 
     async def _claim_one(self, job_id: int) -> Claim | None:
         now = utcnow()
@@ -107,6 +123,21 @@ class JobStore:
 
     def _owned(self) -> ColumnElement[bool]:
         return and_(Job.status == "running", Job.lease_owner == self.owner)
+
+
+def _gone_from_this_host(owner: str) -> bool:
+    """``host:pid:token`` (``pipeline.default_owner``) of a process of this host whose pid is free. Unreadable, or
+    a pid in use (even by another program, or by us after a container restart): not gone, the lease runs out."""
+    parts = owner.split(":")
+    if len(parts) != 3 or parts[0] != socket.gethostname()[:50] or not (parts[1].isascii() and parts[1].isdigit()):
+        return False
+    pid = int(parts[1])
+    with contextlib.suppress(PermissionError):  # alive, but another user's process
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+    return False
 
 
 def _claimable(now: datetime | None = None) -> ColumnElement[bool]:
