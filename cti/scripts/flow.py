@@ -1,11 +1,14 @@
 """What every call flow shares: the call's context, the fallback prompt, and storing the outcome.
 
 Both steps here swallow their own failures on purpose: they run when something already went wrong
-(fallback) or when the call is over (outcome), and must never turn into dead air or a lost row.
+(fallback) or when the call is over (outcome), and must never turn into dead air or a lost row. An outcome
+the database could not take (it was out of reach) is written again in the background until it can be
+(``OUTCOME_RETRIES_S``), so a call answered before an outage does not stay "in progress" for ever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -13,12 +16,14 @@ from dataclasses import dataclass, field
 
 from cti.agi import AgiHangup, AgiSession
 from cti.call_records import close_call
-from cti.db import Database
+from cti.db import Database, is_unavailable
 from cti.db.models import ServiceNumber
 from cti.prompts import PromptStore
 
 log = logging.getLogger(__name__)
 FALLBACK_PROMPT = "technical-problem"
+OUTCOME_RETRIES_S = (1.0, 2.0, 5.0, 10.0, 30.0, *(60.0,) * 15)  # about 17 minutes, then the outcome is given up
+_retrying: set[asyncio.Task[None]] = set()  # strong references: a task nobody holds may be collected
 
 
 @dataclass
@@ -74,10 +79,51 @@ async def play_fallback(session: AgiSession, prompts: PromptStore, language: str
         log.warning("fallback prompt could not be played on %s", session.env.channel)
 
 
-async def store_outcome(db: Database, ctx: CallContext) -> None:
+async def store_outcome(db: Database, ctx: CallContext, retries_s: tuple[float, ...] = OUTCOME_RETRIES_S) -> None:
+    """Close the call's row; with the database out of reach, keep trying in the background (the row's
+    ``ended_at`` is then the moment it could be written)."""
     if ctx.call_id is None:
         return
+    closing = _Closing(db, ctx.call_id, ctx.outcome, list(ctx.path), ctx.language)
     try:
-        await close_call(db, ctx.call_id, ctx.outcome, ctx.path, ctx.language)
-    except Exception:
-        log.exception("call %s: could not store its outcome %s", ctx.call_id, ctx.outcome)
+        await closing.write()
+    except Exception as exc:
+        if not is_unavailable(exc):
+            log.exception("call %s: could not store its outcome %s", ctx.call_id, ctx.outcome)
+            return
+        log.warning("call %s: database unavailable; its outcome %s is stored once it is back", ctx.call_id,
+                    ctx.outcome)
+        task = asyncio.ensure_future(closing.retry(retries_s))
+        _retrying.add(task)
+        task.add_done_callback(_retrying.discard)
+
+
+async def pending_outcomes() -> None:
+    """Wait for the outcomes still being retried (tests; a stopping server may simply drop them)."""
+    await asyncio.gather(*_retrying, return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class _Closing:
+    db: Database
+    call_id: int
+    outcome: str
+    path: list[str]
+    language: str
+
+    async def write(self) -> None:
+        await close_call(self.db, self.call_id, self.outcome, self.path, self.language)
+
+    async def retry(self, delays_s: tuple[float, ...]) -> None:
+        for delay in delays_s:
+            await asyncio.sleep(delay)
+            try:
+                await self.write()
+            except Exception as exc:
+                if is_unavailable(exc):
+                    continue
+                log.exception("call %s: could not store its outcome %s", self.call_id, self.outcome)
+                return
+            log.info("call %s: outcome %s stored after the database outage", self.call_id, self.outcome)
+            return
+        log.error("call %s: outcome %s lost: the database stayed out of reach", self.call_id, self.outcome)

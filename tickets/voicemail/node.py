@@ -196,7 +196,8 @@ class _Recorder:
         try:
             recording_id = await register(info)
         except Exception:
-            log.exception("voicemail %s kept on disk but not registered; orphan recovery will", info.path)
+            log.exception("voicemail %s kept on disk but not registered yet (registered once the database is "
+                          "back, or by orphan recovery)", info.path)
             return None
         sidecar_path(self.media_dir / info.path).unlink(missing_ok=True)
         return recording_id

@@ -15,7 +15,9 @@ Failure policy:
 * silence gives an *empty message* ticket, still with the audio.
 
 On start, :func:`recover_orphans` runs first (a job for every recording, a row for every WAV), and again
-every ``orphan_scan_s`` for recent days, for messages recorded while the database was down.
+every ``orphan_scan_s`` for recent days, for messages a crash left unregistered. A message this process
+recorded while the database was down is handed over with :meth:`VoicemailPipeline.defer` and registered
+as soon as the database answers again (every ``poll_s``), without waiting for a scan.
 """
 
 from __future__ import annotations
@@ -40,7 +42,14 @@ from tickets.types import NewAttachment, Transcriber
 from tickets.voicemail.filing import Verdict, new_ticket, transcript_data
 from tickets.voicemail.jobs import Claim, JobStore
 from tickets.voicemail.ports import TicketFiler, TicketNotifier
-from tickets.voicemail.recordings import Recovery, recover_orphans, wav_duration
+from tickets.voicemail.recordings import (
+    RecordingInfo,
+    Recovery,
+    recover_orphans,
+    register_recording,
+    sidecar_path,
+    wav_duration,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +80,8 @@ class VoicemailPipeline:
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
+        self._deferred: dict[str, RecordingInfo] = {}  # recorded while the database was down, by path
+        self._database_down = False  # a claim failed: logged once per outage, not every poll
 
     # --- running --------------------------------------------------------------------------------
 
@@ -97,6 +108,34 @@ class VoicemailPipeline:
         """A recording was just registered: look for work now rather than at the next poll."""
         self._wakeup.set()
 
+    def defer(self, info: RecordingInfo) -> None:
+        """A message kept on disk because the database could not register it: registered by this runner as
+        soon as the database answers (the orphan scan would find it too, only minutes later)."""
+        self._deferred[info.path] = info
+
+    @property
+    def deferred(self) -> int:
+        """Messages waiting for the database to be registered."""
+        return len(self._deferred)
+
+    async def register_deferred(self) -> int:
+        """Register the deferred messages, oldest first; stops at the first failure (the database is still
+        down: the next round tries again). Returns how many were registered."""
+        registered = 0
+        for path, info in list(self._deferred.items()):
+            try:
+                await register_recording(self.db, info, max_attempts=self.settings.max_attempts)
+            except Exception as exc:
+                log.debug("voicemail %s still waits for the database: %s", path, exc)
+                break
+            self._deferred.pop(path, None)
+            sidecar_path(self.media_dir / path).unlink(missing_ok=True)
+            registered += 1
+        if registered:
+            log.warning("voicemail: %d message(s) recorded during a database outage registered", registered)
+            self.wake()
+        return registered
+
     async def run_once(self) -> int:
         """Claim up to ``workers`` due jobs and process them; returns how many were processed."""
         claims = await self.jobs.claim(self.settings.workers)
@@ -112,6 +151,7 @@ class VoicemailPipeline:
         await self._recover_safely(None)
         workers = [asyncio.create_task(self._work(), name=f"voicemail-worker-{n}")
                    for n in range(self.settings.workers)]
+        workers.append(asyncio.create_task(self._register_deferred_forever(), name="voicemail-deferred"))
         try:
             while not await self._stopping_within(self.orphan_scan_s):
                 await self._recover_safely(RECENT_DAYS)
@@ -132,17 +172,32 @@ class VoicemailPipeline:
         except Exception as exc:  # the database may be down: the next scan tries again
             log.warning("voicemail orphan recovery failed: %s", exc)
 
+    async def _register_deferred_forever(self) -> None:
+        while not await self._stopping_within(self.poll_s):
+            if self._deferred:
+                await self.register_deferred()
+
     async def _work(self) -> None:
         while not self._stopping.is_set():
-            try:
-                claims = await self.jobs.claim(1)
-            except Exception as exc:
-                log.warning("voicemail pipeline cannot claim jobs: %s", exc)
-                claims = []
+            claims = await self._claim_one()
             if claims:
                 await self.process(claims[0])
             else:
                 await self._idle()
+
+    async def _claim_one(self) -> list[Claim]:
+        """A claim failing means the database is down: said once per outage, and once when it is back."""
+        try:
+            claims = await self.jobs.claim(1)
+        except Exception as exc:
+            if not self._database_down:
+                log.warning("voicemail pipeline cannot claim jobs (will keep trying): %s", exc)
+            self._database_down = True
+            return []
+        if self._database_down:
+            self._database_down = False
+            log.warning("voicemail pipeline: the database answers again")
+        return claims
 
     async def _idle(self) -> None:
         with contextlib.suppress(TimeoutError):

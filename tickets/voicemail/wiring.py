@@ -69,8 +69,13 @@ def build_voicemail(settings: Settings, db: Database, prompts: PromptStore, tick
                                  notifier=AckMailer(settings.smtp, tickets))
 
     async def register(info: RecordingInfo) -> int:
-        """Register, then wake the pipeline so the ticket does not wait for the next poll."""
-        recording_id = await register_recording(db, info, max_attempts=settings.transcription.max_attempts)
+        """Register, then wake the pipeline so the ticket does not wait for the next poll; with the database
+        down the pipeline registers it once the database is back (the caller is told it is saved: it is)."""
+        try:
+            recording_id = await register_recording(db, info, max_attempts=settings.transcription.max_attempts)
+        except Exception:
+            pipeline.defer(info)
+            raise
         pipeline.wake()
         return recording_id
 
