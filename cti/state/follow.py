@@ -30,8 +30,10 @@ async def follow(state: StateBackend, channels: tuple[str, ...], handle: Callabl
             subscription = await state.subscribe(*channels)
             if ready is not None:
                 ready.set()
-            if outage and after_outage is not None:
-                after_outage()
+            if outage:
+                log.warning("%s: feed back", name)
+                if after_outage is not None:
+                    after_outage()
             outage = False
             try:
                 async for channel, message in subscription:
@@ -40,7 +42,10 @@ async def follow(state: StateBackend, channels: tuple[str, ...], handle: Callabl
                 await subscription.close()
             return
         except StateError as exc:
-            log.warning("%s: feed interrupted (%s); resubscribing", name, exc)
+            if outage:  # once per outage, not once per attempt
+                log.debug("%s: still cannot subscribe (%s)", name, exc)
+            else:
+                log.warning("%s: feed interrupted (%s); resubscribing until it is back", name, exc)
             outage = True
             if ready is not None:
                 ready.set()

@@ -30,6 +30,7 @@ from cti.acd.service import AcdService
 from cti.acd.shared import CHANNEL as ACD_CHANNEL
 from cti.db import Database
 from cti.db.base import utcnow
+from cti.outage_log import OutageLog
 from cti.settings import SupervisionSettings
 from cti.state import StateBackend
 from cti.state.errors import StateError
@@ -207,6 +208,8 @@ class WallboardFeed:
         self._viewers: set[Viewer] = set()
         self._today: dict[str, Any] | None = None
         self._today_read_at: float | None = None
+        self._today_log = OutageLog(log, "wallboard: could not read today's figures")  # once per outage
+        self._publish_log = OutageLog(log, "wallboard: could not publish this node's snapshot")
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -286,8 +289,10 @@ class WallboardFeed:
             try:
                 levels = {name: queue.service_level_s for name, queue in self.acd.queues.items()}
                 self._today = await today_figures(self.db, self.settings, levels, utcnow())
-            except Exception:  # the database may be down: the live part of the wallboard goes on
-                log.exception("wallboard: could not read today's figures")
+            except Exception as exc:  # the database may be down: the live part of the wallboard goes on
+                self._today_log.failed(exc)
+            else:
+                self._today_log.ok()
             self._today_read_at = now
         return self._today
 
@@ -298,9 +303,11 @@ class WallboardFeed:
             self._wake.clear()
             try:
                 await self.publish()
-            except Exception:
-                log.exception("wallboard: could not publish this node's snapshot")
+            except Exception as exc:
+                self._publish_log.failed(exc)
                 await asyncio.sleep(self._interval_s)
+            else:
+                self._publish_log.ok()
 
     async def _follow(self) -> None:
         """Every node's snapshots, and the agents' state changes (which trigger a publish)."""

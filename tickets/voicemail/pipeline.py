@@ -35,6 +35,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from cti.db import Database
+from cti.outage_log import OutageLog
 from cti.settings import TranscriptionSettings
 from tickets.models import Recording, Ticket, TicketEvent
 from tickets.transcription.errors import AudioTooLong, AudioUnreadable, ModelBroken, ModelMissing
@@ -81,7 +82,7 @@ class VoicemailPipeline:
         self._stopping = asyncio.Event()
         self._main: asyncio.Task[None] | None = None
         self._deferred: dict[str, RecordingInfo] = {}  # recorded while the database was down, by path
-        self._database_down = False  # a claim failed: logged once per outage, not every poll
+        self._claims_log = OutageLog(log, "voicemail pipeline cannot claim jobs")  # once per outage, not per poll
 
     # --- running --------------------------------------------------------------------------------
 
@@ -190,13 +191,9 @@ class VoicemailPipeline:
         try:
             claims = await self.jobs.claim(1)
         except Exception as exc:
-            if not self._database_down:
-                log.warning("voicemail pipeline cannot claim jobs (will keep trying): %s", exc)
-            self._database_down = True
+            self._claims_log.failed(exc)
             return []
-        if self._database_down:
-            self._database_down = False
-            log.warning("voicemail pipeline: the database answers again")
+        self._claims_log.ok()
         return claims
 
     async def _idle(self) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 
+from cti.outage_log import OutageLog
 from cti.supervision.voice_prompts.library import PromptLibrary
 
 log = logging.getLogger(__name__)
@@ -18,12 +19,14 @@ POLL_S = 5.0
 
 
 async def run_schedule(library: PromptLibrary, poll_s: float = POLL_S) -> None:
+    failures = OutageLog(log, "prompts: could not apply the scheduled activations")
     while True:
         try:
             changed = await library.apply_due()
-        except Exception:  # the database or the disk failed this round: try again next round
-            log.exception("prompts: could not apply the scheduled activations")
+        except Exception as exc:  # the database or the disk failed this round: try again next round
+            failures.failed(exc)
         else:
+            failures.ok()
             if changed:
                 log.info("prompts: %d scheduled activation(s) applied", changed)
         await asyncio.sleep(poll_s)
