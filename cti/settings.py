@@ -71,8 +71,13 @@ class HttpSettings(_Section):
 
 
 class DatabaseSettings(_Section):
+    """``connect_timeout_s`` and ``command_timeout_s`` (PostgreSQL) bound how long a step of a call can wait on a
+    database that does not answer (a network losing packets): the caller then gets the outage path, not silence."""
+
     url: str = "sqlite+aiosqlite:///var/cti.sqlite3"
     echo: bool = False
+    connect_timeout_s: float = Field(5.0, gt=0, le=120)
+    command_timeout_s: float = Field(15.0, gt=0, le=3600)
 
     @field_validator("url")
     @classmethod

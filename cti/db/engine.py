@@ -81,7 +81,10 @@ def make_database(settings: DatabaseSettings) -> Database:
     url = make_url(settings.url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=settings.echo, pool_pre_ping=True)
+    connect_args: dict[str, float] = {}
+    if url.get_backend_name() == "postgresql":  # asyncpg: connect() and every statement are bounded
+        connect_args = {"timeout": settings.connect_timeout_s, "command_timeout": settings.command_timeout_s}
+    engine = create_async_engine(url, echo=settings.echo, pool_pre_ping=True, connect_args=connect_args)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return Database(engine, async_sessionmaker(engine, expire_on_commit=False))

@@ -5,10 +5,13 @@ stopping the service itself (the shared test PostgreSQL keeps serving every othe
     await proxy.start()          # listens on 127.0.0.1:<proxy.port>
     await proxy.cut()            # new connections refused, open ones dropped (both ends see a reset/EOF)
     await proxy.restore()        # listening again on the same port
+    await proxy.black_hole()     # connections accepted, nothing goes through either way: a network that drops
     await proxy.stop()
 
 ``cut`` closes the listening socket, so a client's connect fails at once with "connection refused", as when
-the database server is down or restarting; it does not simulate a black hole (packets silently lost).
+the database server is down or restarting. ``black_hole`` is the nastier fault, a link that silently loses every
+packet: connects hang, queries on open connections never get an answer; only the client's own timeouts end
+them. ``restore`` resets the connections the hole swallowed, as their peers would have given up on them.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class TcpProxy:
     _server: asyncio.Server | None = field(default=None, init=False)
     _pipes: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _writers: set[asyncio.StreamWriter] = field(default_factory=set, init=False)
+    _swallowing: bool = field(default=False, init=False)
+    _swallowed: set[asyncio.StreamWriter] = field(default_factory=set, init=False)
 
     @property
     def cut_off(self) -> bool:
@@ -58,7 +63,21 @@ class TcpProxy:
             pipe.cancel()
         await asyncio.gather(*pipes, return_exceptions=True)
 
+    async def black_hole(self) -> None:
+        """From now on nothing is forwarded, in either direction, on open or new connections."""
+        await self.start()
+        self._swallowing = True
+        self._swallowed.update(self._writers)  # open connections lost packets too: reset on restore
+
+    @property
+    def swallowing(self) -> bool:
+        return self._swallowing
+
     async def restore(self) -> None:
+        self._swallowing = False
+        for writer in list(self._swallowed):
+            _abort(writer)
+        self._swallowed.clear()
         await self.start()
 
     async def stop(self) -> None:
@@ -66,14 +85,18 @@ class TcpProxy:
 
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        if self._swallowing:  # accepted (the SYN got through), then silence
+            self._swallowed.add(client_writer)
+            await _pipe(client_reader, None, self)
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
             _abort(client_writer)
             return
         self._writers.update((client_writer, upstream_writer))
-        pipes = [asyncio.ensure_future(_pipe(client_reader, upstream_writer)),
-                 asyncio.ensure_future(_pipe(upstream_reader, client_writer))]
+        pipes = [asyncio.ensure_future(_pipe(client_reader, upstream_writer, self)),
+                 asyncio.ensure_future(_pipe(upstream_reader, client_writer, self))]
         self._pipes.update(pipes)
         try:
             await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
@@ -87,11 +110,16 @@ class TcpProxy:
                 writer.close()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter | None, proxy: TcpProxy) -> None:
+    """Copy until EOF; while the proxy swallows, what is read is dropped (``writer`` None: always)."""
     with contextlib.suppress(OSError, asyncio.IncompleteReadError):
         while data := await reader.read(CHUNK):
+            if writer is None or proxy.swallowing:
+                continue
             writer.write(data)
             await writer.drain()
+    if writer is None:
+        return
     with contextlib.suppress(OSError, RuntimeError):
         if writer.can_write_eof():
             writer.write_eof()
