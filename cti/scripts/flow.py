@@ -13,11 +13,14 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from cti.agi import AgiHangup, AgiSession
-from cti.call_records import close_call
+from cti.call_records import close_call, open_call
 from cti.db import Database, is_unavailable
-from cti.db.models import ServiceNumber
+from cti.db.base import utcnow
+from cti.db.models import CallRecord, ServiceNumber
 from cti.prompts import PromptStore
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ class CallContext:
     call_id: int | None = None
     path: list[str] = field(default_factory=list)
     outcome: str = "in_progress"
+    unsaved_row: dict[str, Any] | None = None  # the row the database could not take: written once it is back
 
 
 Recover = Callable[[], Awaitable[None]]
@@ -80,18 +84,18 @@ async def play_fallback(session: AgiSession, prompts: PromptStore, language: str
 
 
 async def store_outcome(db: Database, ctx: CallContext, retries_s: tuple[float, ...] = OUTCOME_RETRIES_S) -> None:
-    """Close the call's row; with the database out of reach, keep trying in the background (the row's
-    ``ended_at`` is then the moment it could be written)."""
-    if ctx.call_id is None:
+    """Close the call's row, or write it whole if the database was down when the call came in; with the
+    database out of reach, keep trying in the background (the row keeps the call's real end)."""
+    if ctx.call_id is None and ctx.unsaved_row is None:
         return
-    closing = _Closing(db, ctx.call_id, ctx.outcome, list(ctx.path), ctx.language)
+    closing = _Closing(db, ctx.call_id, ctx.outcome, list(ctx.path), ctx.language, utcnow(), ctx.unsaved_row)
     try:
         await closing.write()
     except Exception as exc:
         if not is_unavailable(exc):
-            log.exception("call %s: could not store its outcome %s", ctx.call_id, ctx.outcome)
+            log.exception("call %s: could not store its outcome %s", closing.name, ctx.outcome)
             return
-        log.warning("call %s: database unavailable; its outcome %s is stored once it is back", ctx.call_id,
+        log.warning("call %s: database unavailable; its outcome %s is stored once it is back", closing.name,
                     ctx.outcome)
         task = asyncio.ensure_future(closing.retry(retries_s))
         _retrying.add(task)
@@ -106,13 +110,22 @@ async def pending_outcomes() -> None:
 @dataclass(frozen=True)
 class _Closing:
     db: Database
-    call_id: int
+    call_id: int | None  # None: the row was never written (``row`` holds it)
     outcome: str
     path: list[str]
     language: str
+    ended_at: datetime
+    row: dict[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.call_id) if self.call_id is not None else str((self.row or {}).get("uniqueid", "?"))
 
     async def write(self) -> None:
-        await close_call(self.db, self.call_id, self.outcome, self.path, self.language)
+        call_id = self.call_id
+        if call_id is None:  # one row per uniqueid: a retry after a half-done write finds the row it made
+            call_id = await open_call(self.db, CallRecord(**(self.row or {})))
+        await close_call(self.db, call_id, self.outcome, self.path, self.language, ended_at=self.ended_at)
 
     async def retry(self, delays_s: tuple[float, ...]) -> None:
         for delay in delays_s:
@@ -122,8 +135,8 @@ class _Closing:
             except Exception as exc:
                 if is_unavailable(exc):
                     continue
-                log.exception("call %s: could not store its outcome %s", self.call_id, self.outcome)
+                log.exception("call %s: could not store its outcome %s", self.name, self.outcome)
                 return
-            log.info("call %s: outcome %s stored after the database outage", self.call_id, self.outcome)
+            log.info("call %s: outcome %s stored after the database outage", self.name, self.outcome)
             return
-        log.error("call %s: outcome %s lost: the database stayed out of reach", self.call_id, self.outcome)
+        log.error("call %s: outcome %s lost: the database stayed out of reach", self.name, self.outcome)

@@ -13,11 +13,13 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cti.agi import AgiEnvironment, AgiSession
 from cti.call_records import open_call
 from cti.contacts.profile import CallerProfile, is_withheld
 from cti.db import Database
+from cti.db.base import utcnow
 from cti.db.models import CallRecord
 from cti.ivr.agi_io import AgiCallIO
 from cti.ivr.default_flow import DEFAULT_FLOW
@@ -61,18 +63,20 @@ class IncomingCall:
     async def _identify(self, session: AgiSession, ctx: CallContext) -> PreparedCall | None:
         """A database outage must not stop the call: we go on with the default flow and no row."""
         env = session.env
+        row: dict[str, Any] = {"uniqueid": env.uniqueid, "channel": env.channel, "caller_number": env.callerid or "",
+                               "caller_name": env.calleridname or "", "called_number": env.extension,
+                               "language": ctx.language, "started_at": utcnow()}
         try:
             prepared = await self.ivr.prepare(env.extension, env.callerid or "")
             if prepared is not None:
                 ctx.service, ctx.language = prepared.service, prepared.language
-            ctx.call_id = await open_call(self.db, CallRecord(
-                uniqueid=env.uniqueid, channel=env.channel, caller_number=env.callerid or "",
-                caller_name=env.calleridname or "", called_number=env.extension,
-                service_id=ctx.service.id if ctx.service else None, language=ctx.language))
+                row.update(service_id=prepared.service.id if prepared.service else None, language=ctx.language)
+            ctx.call_id = await open_call(self.db, CallRecord(**row))
             return prepared
         except Exception:
             ctx.lookup_failed = True
-            log.exception("call %s: database unavailable, running the default flow without a call record",
+            ctx.unsaved_row = row  # written with its outcome once the database is back (reports count the call)
+            log.exception("call %s: database unavailable, running the default flow; its row is written later",
                           env.uniqueid)
             return None
 

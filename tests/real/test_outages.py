@@ -248,6 +248,9 @@ async def _database_outage(desk: Desk, proxy: Any) -> None:
     # the row the first caller got before the outage is closed once the database is back
     first = await _call_row(desk.db, in_ivr)
     assert (first.outcome, first.path) == ("to_voicemail", "welcome > main:9 > message")
+    # the caller who came in during the outage gets a row too (reports count the call), written once it is back
+    late = await _call_row(desk.db, during)
+    assert (late.outcome, late.path) == ("to_voicemail", "hours:open > welcome > message")  # the default flow
 
 
 async def _async(value: bool) -> bool:

@@ -1,23 +1,28 @@
 """A call's outcome the database could not take (it was out of reach when the call ended) is written once the
-database is back, so the row does not stay "in progress" for ever; a wrong write is not retried.
+database is back, so the row does not stay "in progress" for ever; a wrong write is not retried. A call that
+came in while the database was away gets its whole row then, with its real start and end.
 
 The outage is real: the PostgreSQL database is reached through a TCP proxy the test cuts.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from cti.call_records import open_call
 from cti.db import Database, make_database
+from cti.db.base import utcnow
 from cti.db.models import CallRecord
 from cti.scripts.flow import CallContext, pending_outcomes, store_outcome
 from cti.settings import DatabaseSettings
 from tests.plugins.database import Templates, _drop, _fresh_postgres_database
 from tests.support.tcp_proxy import TcpProxy, proxy_for_url
+from tickets.service import as_utc
 
 pytestmark = pytest.mark.postgres
 QUICK = (0.05,) * 400  # the limit only stops a hung test; nothing here asserts speed
@@ -78,3 +83,33 @@ async def test_an_outcome_is_given_up_when_the_database_stays_away(
     await store_outcome(db, ctx, (0.01, 0.01))
     await pending_outcomes()
     assert "lost: the database stayed out of reach" in caplog.text
+
+
+async def test_a_call_that_came_in_during_the_outage_gets_its_whole_row_once_the_database_is_back(
+    proxied_db: tuple[Database, TcpProxy],
+) -> None:
+    db, proxy = proxied_db
+    started = utcnow() - timedelta(seconds=40)
+    row = {"uniqueid": "1732350000.9", "channel": "Local/y", "caller_number": "0612345678", "caller_name": "",
+           "called_number": "5553700", "language": "en", "started_at": started}
+    ctx = CallContext(language="fr", lookup_failed=True, unsaved_row=row, path=["welcome", "message"],
+                      outcome="to_voicemail")
+    await proxy.cut()
+    ended = utcnow()
+    await store_outcome(db, ctx, QUICK)
+    await asyncio.sleep(0.05)  # the database stays away a little: the row must keep the call's real times
+    restored = utcnow()
+    await proxy.restore()
+    await pending_outcomes()
+
+    async def rows() -> list[CallRecord]:
+        async with db.session() as session:
+            return list(await session.scalars(select(CallRecord).where(CallRecord.uniqueid == "1732350000.9")))
+
+    [stored] = await rows()
+    assert (stored.outcome, stored.path, stored.language, stored.caller_number) == (
+        "to_voicemail", "welcome > message", "fr", "0612345678")
+    assert as_utc(stored.started_at) == started
+    assert stored.ended_at is not None and ended <= as_utc(stored.ended_at) < restored
+    await store_outcome(db, ctx, QUICK)  # stored again (a script run twice on the channel): still one row
+    assert len(await rows()) == 1
