@@ -139,6 +139,15 @@ class SecuritySettings(_Section):
     login_window_s: int = Field(300, ge=10, le=86400)
     login_failures_per_user: int = Field(5, ge=1, le=1000)
     login_failures_per_address: int = Field(30, ge=1, le=100_000)
+    trusted_proxies: list[str] = Field(default_factory=list)  # reverse proxies whose X-Forwarded-For is read
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        from cti.http.client_address import parse_networks  # the one parser; imported late (http imports us)
+
+        parse_networks(value)
+        return value
 
     @field_validator("api_tokens")
     @classmethod

@@ -11,6 +11,7 @@ from aiohttp import web
 from cti.audit.middleware import audit_middleware
 from cti.http import status
 from cti.http.auth import ROLE_KEY, SESSIONS_KEY, SIGNING_KEY, TOKEN_EXPIRY_KEY, auth_middleware
+from cti.http.client_address import TRUSTED_PROXIES_KEY, parse_networks
 from cti.http.inputs import input_middleware
 from cti.http.ratelimit import LIMITER_KEY, Limits, LoginLimiter
 from cti.http.status import STATUS_KEY, StatusProvider
@@ -41,6 +42,7 @@ def make_web_app(
     app[SIGNING_KEY] = security.url_signing_key.get_secret_value().encode() or secrets.token_bytes(32)
     app[SESSIONS_KEY] = sessions or SessionStore(InMemoryStateBackend(), security.session_ttl_s)
     app[LIMITER_KEY] = limiter or LoginLimiter(app[SESSIONS_KEY].state, Limits.of(security))
+    app[TRUSTED_PROXIES_KEY] = parse_networks(security.trusted_proxies)
     app[STATUS_KEY] = status_provider
     status.add_routes(app)
     web_static.add_routes(app)

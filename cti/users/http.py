@@ -28,6 +28,7 @@ from cti.http.auth import (
     same_origin,
 )
 from cti.http.bodies import BodyInvalid, json_object
+from cti.http.client_address import client_address
 from cti.http.errors import answers
 from cti.http.identity import identity_of
 from cti.http.ratelimit import LIMITER_KEY, LoginThrottled
@@ -119,7 +120,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     except DatabaseUnavailable:
         return _unavailable_page(request, username, next_path)
     if user is None:
-        log.warning("login refused for %r from %s", username[:64], request.remote)
+        log.warning("login refused for %r from %s", username[:64], client_address(request))
         return login_page(request, status=401, error="login.failed", username=username[:64], next_path=next_path)
     try:
         token, _session = await request.app[SESSIONS_KEY].create(user)
@@ -152,7 +153,7 @@ async def _authenticate(request: web.Request, username: str, password: str) -> U
     """The password check behind the failed-login limits: over them, ``LoginThrottled`` is raised before
     the password is even looked at, whether the username exists or not."""
     limiter = request.app[LIMITER_KEY]
-    attempt = await limiter.begin(username, request.remote)
+    attempt = await limiter.begin(username, client_address(request))
     try:
         with unavailable_raised():
             user = await request.app[USERS_KEY].authenticate(username, password)
@@ -206,7 +207,7 @@ async def open_session(request: web.Request) -> web.StreamResponse:
     except DatabaseUnavailable:
         return _unavailable_json("the user database is unavailable; try again in a moment")
     if user is None:
-        log.warning("session refused for %r from %s", username[:64], request.remote)
+        log.warning("session refused for %r from %s", username[:64], client_address(request))
         return web.json_response({"error": "auth.failed", "message": "wrong username or password"}, status=401)
     try:
         token, session = await request.app[SESSIONS_KEY].create(user)

@@ -60,7 +60,8 @@ class Env:
         return await self.client.post("/api/auth/session", json={"username": username, "password": password})
 
 
-async def _env(database: Database, limits: Limits = LIMITS, limiter_state: InMemoryStateBackend | None = None
+async def _env(database: Database, limits: Limits = LIMITS, limiter_state: InMemoryStateBackend | None = None,
+               security: SecuritySettings | None = None,
                ) -> tuple[TestClient[web.Request, web.Application], FakeClock, InMemoryStateBackend]:
     store = UserStore(database)
     await store.create("alice", PASSWORD, "agent", agent_id="alice")
@@ -69,7 +70,7 @@ async def _env(database: Database, limits: Limits = LIMITS, limiter_state: InMem
     state = InMemoryStateBackend(clock=clock)
     sessions = SessionStore(state, 3600, clock=clock)
     limiter = LoginLimiter(limiter_state or state, limits, clock=clock)
-    app = make_web_app(SecuritySettings(), _status, sessions, limiter)
+    app = make_web_app(security or SecuritySettings(), _status, sessions, limiter)
     users_http.add_routes(app, store)
     return TestClient(TestServer(app)), clock, state
 
@@ -162,6 +163,24 @@ async def test_many_usernames_from_one_address_hit_the_address_limit(database: D
             assert response.status == 401
         refused = await client.post("/api/auth/session", json={"username": "alice", "password": PASSWORD})
         assert refused.status == 429
+
+
+@pytest.mark.parametrize(("trusted", "separate"), [(["127.0.0.1"], True), ([], False)])
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_address_limit(
+    database: Database, trusted: list[str], separate: bool,
+) -> None:
+    """The test client connects from 127.0.0.1: as a trusted proxy, the clients it forwards are counted apart;
+    untrusted, its X-Forwarded-For is a forgery anyone could send, and everyone shares its address."""
+    client, _clock, _state = await _env(database, Limits(window_s=300, per_user=50, per_address=3),
+                                        security=SecuritySettings(trusted_proxies=trusted))
+    async with client:
+        for number in range(3):
+            response = await client.post("/api/auth/session", json={"username": f"user{number}", "password": WRONG},
+                                         headers={"X-Forwarded-For": "203.0.113.7"})
+            assert response.status == 401
+        other = await client.post("/api/auth/session", json={"username": "alice", "password": PASSWORD},
+                                  headers={"X-Forwarded-For": "198.51.100.9, 127.0.0.1"})
+        assert other.status == (200 if separate else 429)
 
 
 async def test_successes_do_not_use_up_the_address(database: Database) -> None:
