@@ -152,7 +152,8 @@ def build_app(settings: Settings, clock: Clock = utcnow) -> CtiApp:
                                                on_close=voicemail.abandoned_hook))
     registry.register("voicemail")(voicemail.script)
     ami = AmiClient(settings.ami)
-    acd = AcdService(AcdStore(db), AgentBoard(state), state, db, ami, node_id=settings.acd.node_id)
+    channels = ChannelTracker(ami)
+    acd = AcdService(AcdStore(db), AgentBoard(state), state, db, ami, node_id=settings.acd.node_id, channels=channels)
     ivr.wait_estimate, ivr.queue_check = acd.wait_estimate, acd.queue_check
     registry.register("queue")(QueueScript(acd, db, prompts, ivr.directory, settings.acd,
                                            settings.asterisk.default_language))
@@ -160,5 +161,5 @@ def build_app(settings: Settings, clock: Clock = utcnow) -> CtiApp:
     desktop = build_desktop(settings.agents, db=db, state=state, ami=ami, acd=acd, tickets=tickets,
                             directory=ivr.directory)
     supervision = Supervision(settings, db, state, ami, prompts, ivr, acd, desktop)
-    return CtiApp(settings, db, state, ami, agi, ChannelTracker(ami), tickets, ivr, voicemail, acd, desktop,
+    return CtiApp(settings, db, state, ami, agi, channels, tickets, ivr, voicemail, acd, desktop,
                   supervision)

@@ -46,4 +46,5 @@ class AcdAgentStatus(Base):
     state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(80), default=None)
     endpoint: Mapped[str] = mapped_column(String(MAX_ENDPOINT), default="")
+    call: Mapped[str] = mapped_column(String(64), default="", server_default="")  # ringing / on_call: which call
     since: Mapped[datetime] = mapped_column()

@@ -58,3 +58,17 @@ async def last_agent_for(db: Database, caller_number: str, days: int, now: datet
 def ended(outcome: str, **values: Any) -> dict[str, Any]:
     """The values closing a row: the outcome and the end instant."""
     return {"outcome": outcome, "ended_at": utcnow(), **values}
+
+
+async def note_answer(db: Database, uniqueid: str, agent_id: str, answered_at: datetime) -> None:
+    """The agent who answered, on a row that does not say so yet: the node that saw the answer may have died
+    before writing it (a value already there is kept: it was written by the node that saw the answer)."""
+    try:
+        async with db.session() as session:
+            await session.execute(
+                update(CallRecord)
+                .where(CallRecord.uniqueid == uniqueid, CallRecord.agent_id.is_(None))
+                .values(agent_id=agent_id, answered_at=answered_at)
+            )
+    except Exception:
+        log.exception("call %s: could not record agent %s", uniqueid, agent_id)

@@ -15,6 +15,10 @@
   its place and the next agent is tried (the one who missed goes to the back of the idle order, and is
   paused with reason ``no-answer`` after the queue's ``max_misses`` in a row); a caller hanging up frees the
   agent ringing for it. After a call the agent is in wrap-up for the queue's ``wrap_up_s``.
+* A node that dies leaves its agents ringing or on a call: every node keeps a heartbeat, and agents whose
+  node is gone are released once Asterisk confirms their call is over (:mod:`cti.acd.upkeep`, which also
+  closes the call rows a dead process left open). Call steps are saved in the database too, so a node
+  restarting on the in-process state finds an agent still talking as ``on_call``, not available.
 """
 
 from __future__ import annotations
@@ -27,21 +31,26 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any
 
 from cti.acd.calls import CallPhase, QueuedCall
 from cti.acd.config import AgentConfig, QueueConfig, agent_model, queue_spec
 from cti.acd.ewt import EwtEstimator
 from cti.acd.listeners import CallListener
+from cti.acd.liveness import NodeHeartbeat
 from cti.acd.model import AgentState, Decision, UnknownCall, UnknownQueue, WaitingCall
+from cti.acd.open_rows import OpenRowSweeper
 from cti.acd.policy import holds, requirement
 from cti.acd.records import ended, update_call
+from cti.acd.recovery import AgentRecovery, ChannelSource
 from cti.acd.routing import Router
+from cti.acd.saved_states import SavedStates
 from cti.acd.shared import CHANNEL, AgentBoard, AgentBusy, AgentStatus, statuses_by_state
 from cti.acd.store import AcdStore, AgentNotFound
+from cti.acd.upkeep import Upkeep
 from cti.ami import AmiClient
 from cti.ami.errors import AmiActionFailed, AmiError
+from cti.channels import ChannelTracker
 from cti.db import Database
 from cti.db.base import utcnow
 from cti.ivr.flow import EnqueueNode
@@ -55,8 +64,8 @@ RESYNC_S = 30.0  # re-read every agent's shared status this often, whatever pub/
 ATTACH_TIMEOUT_S = 10.0  # a redirected caller not back in the queue script by then has hung up
 RESUME_CONTEXT = "cti-queue-resume"  # extensions.conf: re-enters the queue script on the same channel
 ANSWERED_STATUS = "ANSWER"
-STALE_RINGING_S = 150.0  # longer than any ring timeout (120 s max): the node ringing the agent is gone
 RETRY_MISSED_AFTER_S = 30.0  # an agent who let a call ring is offered that call again only after this
+UNRESERVABLE_MAX_WAIT_S = 120.0  # a queue without max wait: the longest a caller waits while nobody can be reserved
 
 Monotonic = Callable[[], float]
 
@@ -116,13 +125,22 @@ class AcdService:
     counters: dict[str, QueueCounters] = field(default_factory=dict)
     decisions_log: list[dict[str, Any]] = field(default_factory=list)  # the last decisions, for the API
     listeners: list[CallListener] = field(default_factory=list)  # screen pops: ringing, answered, ended
+    channels: ChannelSource | None = None  # Asterisk's live channels: only with them are orphan agents freed
+    upkeep: Upkeep = field(init=False)
+    saved: SavedStates = field(init=False)  # agents' states in the database (restarts)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
     _last_resync: float = 0.0
+    _unreservable_calls: set[str] = field(default_factory=set)  # warned once each while the state is down
 
     def __post_init__(self) -> None:
         self.node_id = self.node_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.saved = SavedStates(self.store)
+        recovery = AgentRecovery(self.board, NodeHeartbeat(self.state, self.node_id, self.board.now), self.channels,
+                                 self.db, self._holds, self._wrap_up_for, self._agent_step)
+        rows = OpenRowSweeper(self.db, self.channels, lambda uniqueid: uniqueid in self.calls, self.monotonic)
+        self.upkeep = Upkeep(recovery.nodes, recovery, rows, lambda: self.statuses, self.monotonic)
 
     # --- life cycle -------------------------------------------------------------------------------
 
@@ -135,14 +153,20 @@ class AcdService:
             log.exception("ACD: could not load its configuration at start; retrying in the background")
         if self.ami is not None:
             self.ami.on_event("DialEnd", self._on_dial_end)
+            self.ami.on_event("Hangup", self._on_hangup)
+        if isinstance(self.channels, ChannelTracker):
+            self.channels.on_resync(self.upkeep.poke)
         self._tasks = [asyncio.create_task(self._dispatch_loop(), name="cti-acd-dispatch"),
-                       asyncio.create_task(self._follow_board(), name="cti-acd-board")]
+                       asyncio.create_task(self._follow_board(), name="cti-acd-board"),
+                       asyncio.create_task(self.upkeep.run(), name="cti-acd-upkeep")]
 
     async def stop(self) -> None:
+        await self.saved.drain()  # agents' last states reach the database before the process goes
         for task in [*self._tasks, *self._background]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
         self._tasks.clear()
+        await self.upkeep.heartbeat.stop()
 
     async def reload(self) -> None:
         """Rebuild routing from the stored configuration; waiting callers keep their place."""
@@ -174,16 +198,21 @@ class AcdService:
 
     async def _seed_statuses(self) -> None:
         """Agents logged in before a restart come back as they were (paused with their reason), unless
-        another node holds a live status already."""
+        another node holds a live status already. An agent saved ringing or on a call comes back so, owned
+        by no node: the upkeep frees it once Asterisk says that call is over (it may still be talking: the
+        bridge outlives the process that dialled it). Wrap-up is over after a restart."""
         saved = await self.store.load_statuses()
         for agent_id, row in saved.items():
-            state = AgentState(row.state)
-            if state not in (AgentState.PAUSED, AgentState.LOGGED_OUT):
-                state = AgentState.AVAILABLE  # a call in progress before the restart is over for us
+            state, call, since = AgentState(row.state), "", self.board.now()
+            if state in (AgentState.RINGING, AgentState.ON_CALL) and row.call:
+                call, since = row.call, row.since.timestamp()
+            elif state not in (AgentState.PAUSED, AgentState.LOGGED_OUT):
+                state = AgentState.AVAILABLE
             status = AgentStatus(agent_id, state=state, reason=row.reason if state is AgentState.PAUSED else None,
-                                 endpoint=row.endpoint, since=self.board.now())
+                                 endpoint=row.endpoint, call=call, since=since)
             await self.board.seed(status)
         await self._resync()
+        self.upkeep.poke()
 
     # --- agents -----------------------------------------------------------------------------------
 
@@ -213,16 +242,13 @@ class AcdService:
     async def _agent_change(self, agent_id: str, change: Callable[[AgentStatus], AgentStatus]) -> AgentStatus:
         status = await self.board.change(agent_id, change)
         self._apply(status)
-        await self._persist(status)
+        await self._save(status, wait=True)
         return status
 
-    async def _persist(self, status: AgentStatus) -> None:
-        """Logins and pauses are kept in the database; failing that, the shared state still holds them."""
-        try:
-            await self.store.save_status(status.agent_id, status.state.value, status.reason, status.endpoint,
-                                         datetime.fromtimestamp(status.since, tz=utcnow().tzinfo))
-        except Exception:
-            log.exception("agent %s: could not save its state %s", status.agent_id, status.state.value)
+    async def _save(self, status: AgentStatus, *, wait: bool = False) -> None:
+        """Logins and pauses wait for the database (``wait``); call steps do not. A service that is not
+        started (tests, tools) has no background to leave a write to: it waits."""
+        await self.saved.save(status, wait=wait or not self._tasks)
 
     def _agent_config(self, agent_id: str) -> AgentConfig:
         agent = self.agents.get(agent_id)
@@ -389,9 +415,19 @@ class AcdService:
             log.exception("agent %s: could not record a call step", agent_id)
             return None
         self._apply(status)
-        if status.state is AgentState.PAUSED:  # an automatic pause ("no-answer") must survive a restart
-            await self._persist(status)
+        # an automatic pause ("no-answer") must survive a restart; the call steps let a restart see live calls
+        await self._save(status, wait=status.state is AgentState.PAUSED)
         return status
+
+    def _holds(self, status: AgentStatus) -> bool:
+        """Whether this node holds the agent's call now (then it ends it itself: no recovery)."""
+        call = self.calls.get(status.call)
+        return (status.node == self.node_id and call is not None and call.agent_id == status.agent_id
+                and call.phase in (CallPhase.ASSIGNED, CallPhase.DIALING, CallPhase.ANSWERED))
+
+    def _wrap_up_for(self, queue: str | None) -> float:
+        config = self.queues.get(queue or "") or QueueConfig(name="default")
+        return config.wrap_up_s
 
     # --- routing ---------------------------------------------------------------------------------------
 
@@ -410,7 +446,8 @@ class AcdService:
         now = self.monotonic()
         if now - self._last_resync > RESYNC_S:
             self._last_resync = now
-            await self._resync()
+            with contextlib.suppress(StateError):  # the state is down: route on what this node knows (max waits)
+                await self._resync()
         await self._end_wrap_ups()
         for decision in self.router.next_assignments(now):
             call = self.calls.get(decision.call_id)
@@ -431,13 +468,11 @@ class AcdService:
             self._requeue(call)
             return
         except StateError:
-            log.warning("call %s: shared state unavailable, cannot reserve agent %s yet", call.id, agent_id)
-            known = self.statuses.get(agent_id)
-            if known is not None:
-                self._apply(known, force=True)
-            self._requeue(call)
+            await self._unreservable(call, agent_id)
             return
+        self._unreservable_calls.discard(call.id)
         self._apply(status)
+        await self._save(status)
         agent = self.agents.get(agent_id)
         call.phase, call.agent_id = CallPhase.ASSIGNED, agent_id
         call.dial = status.endpoint or (agent.endpoint if agent is not None else "")
@@ -458,6 +493,26 @@ class AcdService:
         """Back in the router (which forgot the call when it chose the agent), same priority and arrival."""
         self.router.add_call(self._waiting(call))
         self._wake.set()
+
+    async def _unreservable(self, call: QueuedCall, agent_id: str) -> None:
+        """The shared state is down: nobody can be reserved. The caller keeps its place and is tried again at
+        the next tick (not at once: that would spin), until the queue's max wait (``UNRESERVABLE_MAX_WAIT_S``
+        without one) sends it to the overflow: routing chooses an agent before it looks at max waits."""
+        queue = self.queues.get(call.queue)
+        limit = (queue.max_wait_s if queue is not None else None) or UNRESERVABLE_MAX_WAIT_S
+        if call.id not in self._unreservable_calls:
+            self._unreservable_calls.add(call.id)
+            log.warning("call %s: shared state unavailable, cannot reserve agent %s; retrying until %.0f s of wait",
+                        call.id, agent_id, limit)
+        known = self.statuses.get(agent_id)
+        if known is not None:
+            self._apply(known, force=True)  # routing left the agent ringing
+        self._wake.clear()  # ... which woke the dispatcher: it waits for the next tick instead
+        if call.waited(self.monotonic()) >= limit:
+            self._unreservable_calls.discard(call.id)
+            await self._overflow(call, queue.overflow if queue is not None else "voicemail")
+            return
+        self.router.add_call(self._waiting(call))
 
     async def _overflow(self, call: QueuedCall, target: str) -> None:
         """Max wait reached: another queue (keeping the caller's priority), or voicemail."""
@@ -554,28 +609,41 @@ class AcdService:
                     self._apply(AgentStatus.decode(message))
                 return
             except StateError as exc:
-                log.warning("ACD: agent state feed interrupted (%s); re-reading", exc)
-                await asyncio.sleep(1.0)
-                with contextlib.suppress(StateError):
-                    await self._resync()
+                log.warning("ACD: agent state feed interrupted (%s); re-reading once it is back", exc)
+                await self._reseed_when_back()
             except Exception:
                 log.exception("ACD: agent state feed failed; restarting it")
                 await asyncio.sleep(1.0)
 
+    async def _reseed_when_back(self) -> None:
+        """A Redis that was restarted comes back empty: the agents are seeded again from the database (a live
+        status another node wrote meanwhile wins), then re-read; without the database, only re-read."""
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self._seed_statuses()
+            except StateError:
+                continue
+            except Exception:
+                log.exception("ACD: agents' saved states unreadable after the outage; re-reading the shared state")
+                with contextlib.suppress(StateError):
+                    await self._resync()
+            log.info("ACD: agent states re-read after the shared state's outage")
+            return
+
     async def _end_wrap_ups(self) -> None:
-        """Wrap-ups past their end, and rings that outlived every ring timeout (their node died), end here."""
+        """Wrap-ups past their end end here (any node); agents of dead nodes are the upkeep's."""
         now = self.board.now()
         for status in list(self.statuses.values()):
             if status.state is AgentState.WRAP_UP and status.until <= now:
                 await self._agent_step(status.agent_id, self.board.wrap_up_over(status.call))
-            elif self._stale_ring(status, now):
-                log.warning("agent %s: still ringing for call %s after %.0f s; freed", status.agent_id,
-                            status.call, now - status.since)
-                await self._agent_step(status.agent_id, self.board.released(status.call))
 
-    def _stale_ring(self, status: AgentStatus, now: float) -> bool:
-        return (status.state is AgentState.RINGING and now - status.since > STALE_RINGING_S
-                and status.call not in self.calls)
+    def _on_hangup(self, event: Any) -> None:
+        """The caller of an agent left by a gone node hung up: check that agent now, not at the next beat."""
+        uniqueid = str(event.get("Uniqueid", ""))
+        if any(status.call == uniqueid and status.state in (AgentState.RINGING, AgentState.ON_CALL)
+               and not self._holds(status) for status in self.statuses.values()):
+            self.upkeep.poke()
 
     def _on_dial_end(self, event: Any) -> Awaitable[None] | None:
         if event.get("DialStatus") != ANSWERED_STATUS:

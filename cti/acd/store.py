@@ -36,6 +36,7 @@ from cti.ivr.documents import load_yaml
 from cti.ivr.errors import DocumentInvalid
 
 MAX_REASON = 80
+MAX_CALL_ID = 64  # a uniqueid ("1732350000.42"); the column is as wide
 
 
 class AgentNotFound(CtiError):
@@ -48,13 +49,15 @@ class QueueNotFound(CtiError):
 
 @dataclass(frozen=True)
 class StatusRow:
-    """An agent's last known state; ``reason`` goes with ``paused``, ``endpoint`` is where it logged in."""
+    """An agent's last known state; ``reason`` goes with ``paused``, ``endpoint`` is where it logged in,
+    ``call`` the call a ringing or talking agent had (the caller channel's uniqueid)."""
 
     agent_id: str
     state: AgentState
     reason: str | None
     endpoint: str
     since: datetime
+    call: str = ""
 
 
 def read_yaml(text: str) -> Any:
@@ -156,9 +159,10 @@ class AcdStore:
             rows = await session.scalars(select(AcdAgentStatus).order_by(AcdAgentStatus.agent_id))
             return {row.agent_id: _status(row) for row in rows}
 
-    async def save_status(self, agent_id: str, state: str, reason: str | None, endpoint: str, since: datetime) -> None:
+    async def save_status(self, agent_id: str, state: str, reason: str | None, endpoint: str, since: datetime,
+                          call: str = "") -> None:
         """``state`` is an AgentState value, ``endpoint`` a dial target (it is dialled again after a restart)."""
-        status = _checked_status(agent_id, state, reason, endpoint, since)
+        status = _checked_status(agent_id, state, reason, endpoint, since, call)
         async with self.db.session() as session:
             await _agent_row(session, agent_id)
             row = await session.get(AcdAgentStatus, agent_id)
@@ -166,6 +170,7 @@ class AcdStore:
                 row = AcdAgentStatus(agent_id=agent_id)
                 session.add(row)
             row.state, row.reason, row.endpoint, row.since = status.state.value, reason, status.endpoint, since
+            row.call = status.call
 
     async def delete_status(self, agent_id: str) -> None:
         """Forgets the agent's state (none stored is not an error: the agent is simply logged out)."""
@@ -219,10 +224,11 @@ def _queue(row: AcdQueue) -> QueueConfig:
 
 
 def _status(row: AcdAgentStatus) -> StatusRow:
-    return StatusRow(row.agent_id, AgentState(row.state), row.reason, row.endpoint, row.since)
+    return StatusRow(row.agent_id, AgentState(row.state), row.reason, row.endpoint, row.since, row.call or "")
 
 
-def _checked_status(agent_id: str, state: str, reason: str | None, endpoint: str, since: datetime) -> StatusRow:
+def _checked_status(agent_id: str, state: str, reason: str | None, endpoint: str, since: datetime,
+                    call: str = "") -> StatusRow:
     errors = []
     if state not in [member.value for member in AgentState]:
         errors.append(f"state: {state!r} is not one of {', '.join(AgentState)}")
@@ -234,6 +240,8 @@ def _checked_status(agent_id: str, state: str, reason: str | None, endpoint: str
         errors.append(f"endpoint: {exc}")
     if since.tzinfo is None:
         errors.append("since: an aware instant (with its UTC offset)")
+    if len(call) > MAX_CALL_ID:
+        errors.append(f"call: longer than {MAX_CALL_ID} characters")
     if errors:
         raise AcdConfigInvalid(errors)
-    return StatusRow(agent_id, AgentState(state), reason, endpoint, since)
+    return StatusRow(agent_id, AgentState(state), reason, endpoint, since, call)

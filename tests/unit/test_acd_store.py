@@ -220,6 +220,10 @@ async def test_statuses_round_trip(database: Database) -> None:
     assert (await store.load_statuses())["alice"] == StatusRow(
         "alice", AgentState.AVAILABLE, None, "PJSIP/agent9", SINCE + timedelta(minutes=30)
     )
+    await store.save_status("alice", "on_call", None, "PJSIP/agent9", SINCE, call="1732350000.42")
+    assert (await store.load_statuses())["alice"].call == "1732350000.42"  # who may still be talking after a restart
+    await store.save_status("alice", "available", None, "PJSIP/agent9", SINCE)
+    assert (await store.load_statuses())["alice"].call == ""
     await store.delete_status("alice")
     await store.delete_status("alice")  # nothing stored is the same as logged out
     assert list(await store.load_statuses()) == ["bob"]
