@@ -53,6 +53,7 @@ from cti.ami.errors import AmiActionFailed, AmiError
 from cti.channels import ChannelTracker
 from cti.db import Database
 from cti.db.base import utcnow
+from cti.event_wait import wait_set
 from cti.ivr.flow import EnqueueNode
 from cti.state import StateBackend
 from cti.state.errors import StateError
@@ -433,8 +434,7 @@ class AcdService:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK_S)
+            await wait_set(self._wake, TICK_S)
             self._wake.clear()
             try:
                 await self._pass()

@@ -10,7 +10,6 @@ channel resync, when what Asterisk holds may have changed behind our back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from cti.acd.liveness import NodeHeartbeat
 from cti.acd.open_rows import SWEEP_EVERY_S, OpenRowSweeper
 from cti.acd.recovery import AgentRecovery
 from cti.acd.shared import AgentStatus
+from cti.event_wait import wait_set
 from cti.state.errors import StateError
 
 log = logging.getLogger(__name__)
@@ -60,5 +60,4 @@ class Upkeep:
         while True:
             self._poked.clear()
             await self.once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), self.heartbeat.every_s)
+            await wait_set(self._poked, self.heartbeat.every_s)

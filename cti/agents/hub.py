@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from cti.acd.shared import CHANNEL as ACD_CHANNEL
 from cti.acd.shared import AgentStatus
 from cti.agents.events import CHANNEL, EVERYONE, envelope, unwire, wire
+from cti.event_wait import wait_set
 from cti.state import StateBackend
 from cti.state.follow import follow
 
@@ -70,8 +71,7 @@ class AgentHub:
     async def start(self) -> None:
         """Returns once the feed is subscribed (or has failed once and is retrying in the background)."""
         self._task = asyncio.create_task(self._follow(), name="agent-hub")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), 5.0)
+        await wait_set(self._ready, 5.0)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -30,6 +30,7 @@ from cti.acd.service import AcdService
 from cti.acd.shared import CHANNEL as ACD_CHANNEL
 from cti.db import Database
 from cti.db.base import utcnow
+from cti.event_wait import wait_set
 from cti.outage_log import OutageLog
 from cti.settings import SupervisionSettings
 from cti.state import StateBackend
@@ -219,8 +220,7 @@ class WallboardFeed:
         if self not in self.acd.listeners:
             self.acd.listeners.append(self)
         self._tasks = [asyncio.create_task(self._follow(), name="wallboard-follow")]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), 5.0)
+        await wait_set(self._ready, 5.0)
         self._tasks.append(asyncio.create_task(self._publish_loop(), name="wallboard-publish"))
 
     async def stop(self) -> None:
@@ -298,8 +298,7 @@ class WallboardFeed:
 
     async def _publish_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval_s)
+            await wait_set(self._wake, self._interval_s)
             self._wake.clear()
             try:
                 await self.publish()

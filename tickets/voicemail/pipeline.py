@@ -35,6 +35,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from cti.db import Database
+from cti.event_wait import wait_set
 from cti.outage_log import OutageLog
 from cti.settings import TranscriptionSettings
 from tickets.models import Recording, Ticket, TicketEvent
@@ -163,9 +164,7 @@ class VoicemailPipeline:
             await asyncio.gather(*workers, return_exceptions=True)
 
     async def _stopping_within(self, seconds: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        return self._stopping.is_set()
+        return await wait_set(self._stopping, seconds)
 
     async def _recover_safely(self, recent_days: int | None) -> None:
         try:
@@ -197,8 +196,7 @@ class VoicemailPipeline:
         return claims
 
     async def _idle(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), self.poll_s)
+        await wait_set(self._wakeup, self.poll_s)
         if not self._stopping.is_set():
             self._wakeup.clear()
 
