@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from cti.db import Database, make_database
 from cti.db.migrate import upgrade
 from cti.settings import DatabaseSettings
+from tests.support.tcp_proxy import TcpProxy, proxy_for_url
 
 POSTGRES_URL = os.environ.get("CTI_TEST_POSTGRES_URL", "postgresql+asyncpg://cti:cti@127.0.0.1:55432/cti_test")
 
@@ -111,3 +112,15 @@ async def database(db_settings: DatabaseSettings) -> AsyncIterator[Database]:
     db = make_database(db_settings)
     yield db
     await db.close()
+
+
+@pytest.fixture
+async def proxied_db(migration_templates: Templates) -> AsyncIterator[tuple[Database, TcpProxy]]:
+    """A migrated PostgreSQL database of its own, reached through a proxy the test may cut (outage tests)."""
+    name, url = await _fresh_postgres_database(migration_templates.postgres_name)
+    proxy, proxied = await proxy_for_url(url)
+    db = make_database(DatabaseSettings(url=proxied))
+    yield db, proxy
+    await db.close()
+    await proxy.stop()
+    await _drop(name)

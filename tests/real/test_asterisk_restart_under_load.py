@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +26,15 @@ from cti.db import make_database
 from cti.db.models import CallRecord
 from cti.settings import DatabaseSettings, Settings
 from tests.plugins.asterisk import place_simulated_call, sandbox_command, set_agi_url
-from tests.support.server_process import ServerProcess
+from tests.support.server_process import SETTLE_S, ServerProcess, until
 
 pytestmark = pytest.mark.real
 
 CALLS = 200
 AGENTS = 20
 QUEUE = "support"
-SETTLE_S = 90.0  # only turns "never" into a failure; the figures printed are what matters
 
 
-async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = SETTLE_S) -> float:
-    """Poll ``check`` until it holds; the seconds it took (failing with ``what`` after ``timeout``)."""
-    start = time.monotonic()
-    while not await check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"still not {what} after {timeout:.0f} s")
-        await asyncio.sleep(0.2)
-    return time.monotonic() - start
 
 
 @pytest.fixture
@@ -106,7 +97,7 @@ async def _fill(ami: AmiClient, server: ServerProcess) -> list[str]:
         return (status["agi"]["active_sessions"] >= CALLS
                 and sum(state == "on_call" for state in states.values()) == AGENTS)
 
-    await _until(all_held, f"holding {CALLS} calls with {AGENTS} agents talking")
+    await until(all_held, f"holding {CALLS} calls with {AGENTS} agents talking")
     return callers
 
 
@@ -119,7 +110,7 @@ async def _new_call_answered(ami: AmiClient, server: ServerProcess) -> None:
     async def someone_talks() -> bool:
         return "on_call" in (await _agent_states(server)).values()
 
-    await _until(someone_talks, "answered by an agent", timeout=30)
+    await until(someone_talks, "answered by an agent", timeout=30)
 
 
 @pytest.mark.parametrize("how", ["restart", "crash"])
@@ -160,7 +151,7 @@ async def test_asterisk_lost_under_200_calls_frees_everyone_and_the_next_call_is
     for name, check in (("ami_reconnected_s", reconnected), ("sessions_released_s", sessions_gone),
                         ("queue_emptied_s", queue_empty), ("agents_available_s", agents_free),
                         ("call_rows_closed_s", rows_closed)):
-        await _until(check, name.removesuffix("_s").replace("_", " "))
+        await until(check, name.removesuffix("_s").replace("_", " "))
         figures[name] = round(time.monotonic() - started, 2)  # from the moment Asterisk was stopped
     await ami.wait_connected(SETTLE_S)  # the test's own AMI link (the caller's side) is back too
     await _new_call_answered(ami, server)

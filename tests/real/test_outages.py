@@ -44,7 +44,7 @@ from tests.plugins.asterisk import EventLog, place_simulated_call, set_agi_url
 from tests.plugins.database import Templates, _drop, _fresh_postgres_database
 from tests.plugins.state import RedisServerProcess
 from tests.support.ivr import ivr_service
-from tests.support.server_process import ServerProcess
+from tests.support.server_process import ServerProcess, until
 from tests.support.speech import speech_clip
 from tests.support.tcp_proxy import proxy_for_url
 from tickets.models import Attachment, Recording, Ticket, TicketEvent
@@ -121,16 +121,6 @@ class Desk:
         return wav
 
 
-async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = GUARD_S) -> float:
-    """Polls ``check``; returns the seconds it took (a figure, never asserted)."""
-    started = time.monotonic()
-    try:
-        async with asyncio.timeout(timeout):
-            while not await check():  # noqa: ASYNC110 - the state lives in other processes: polled
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"{what}: not after {timeout} s") from None
-    return time.monotonic() - started
 
 
 async def _rows(db: Database, model: Any, *where: Any) -> list[Any]:
@@ -212,7 +202,7 @@ async def _database_outage(desk: Desk, proxy: Any) -> None:
     # a caller already in the menu when the database goes away: they press 9 and leave a message
     in_ivr = await desk.call("561", desk.pauses("welcome") + "9" + desk.pauses("vm-intro", extra_s=2.5),
                              play=True)
-    await _until(lambda: _async(bool(desk.streamed(in_ivr))), "the first caller's greeting")
+    await until(lambda: _async(bool(desk.streamed(in_ivr))), "the first caller's greeting")
     await proxy.cut()
     # a caller arriving during the outage: the default flow greets, then offers voicemail
     during = await desk.call("562", desk.pauses("welcome", "vm-intro", extra_s=2.5), play=True)
@@ -233,9 +223,9 @@ async def _database_outage(desk: Desk, proxy: Any) -> None:
 
     restored = time.monotonic()
     await proxy.restore()
-    FIGURES["db_back_to_status_ok_s"] = await _until(
+    FIGURES["db_back_to_status_ok_s"] = await until(
         lambda: _database_ok(desk.server), "the status route seeing the database again")
-    FIGURES["db_back_to_tickets_s"] = time.monotonic() - restored + await _until(
+    FIGURES["db_back_to_tickets_s"] = time.monotonic() - restored + await until(
         lambda: _tickets_for(desk.db, in_ivr, during), "a ticket for each message")
     for caller in (in_ivr, during):
         await _one_ticket_with_audio(desk, caller)
@@ -287,7 +277,7 @@ async def _call_row(db: Database, caller: str) -> CallRecord:
         rows[:] = await _rows(db, CallRecord, CallRecord.caller_number == caller, CallRecord.ended_at.is_not(None))
         return bool(rows)
 
-    await _until(ended, f"the call row of {caller}")
+    await until(ended, f"the call row of {caller}")
     return rows[0]
 
 
@@ -305,22 +295,22 @@ async def test_redis_stopped_and_started_in_redis_mode(
     assert (await _login(desk.server))[0] == 200
 
     await asyncio.to_thread(private_redis.stop)
-    await _until(lambda: _state_down(desk.server), "the status route seeing Redis down")
+    await until(lambda: _state_down(desk.server), "the status route seeing Redis down")
     login_status, login_body = await _login(desk.server)
     assert (login_status, login_body["error"]) == (503, "auth.unavailable")
 
     # a caller for the queue while no agent can be reserved: answered, then voicemail at the max wait
     overflowed = await desk.call("571", desk.pauses("welcome") + "2", hold=MAX_WAIT_S + 40)
-    waited = await _until(lambda: _async("vm-intro" in desk.streamed(overflowed)), "voicemail after the max wait")
+    waited = await until(lambda: _async("vm-intro" in desk.streamed(overflowed)), "voicemail after the max wait")
     FIGURES["redis_down_wait_before_voicemail_s"] = waited
     # another caller waits; Redis comes back meanwhile and the caller is bridged to alice
     bridged = await desk.call("572", desk.pauses("welcome") + "2", hold=MAX_WAIT_S + 40)
-    await _until(lambda: _async("queue-hold" in desk.streamed(bridged)), "the second caller in the queue")
+    await until(lambda: _async("queue-hold" in desk.streamed(bridged)), "the second caller in the queue")
     restarted = time.monotonic()
     await asyncio.to_thread(private_redis.start)
-    await _until(lambda: _bridged(desk, bridged), "the waiting caller bridged to alice")
+    await until(lambda: _bridged(desk, bridged), "the waiting caller bridged to alice")
     FIGURES["redis_back_to_bridged_s"] = time.monotonic() - restarted
-    await _until(lambda: _state_ok(desk.server), "the status route seeing Redis again")
+    await until(lambda: _state_ok(desk.server), "the status route seeing Redis again")
     assert (await desk.server.status())["healthy"] is True
     assert (await _login(desk.server))[0] == 200
     for caller in (overflowed, bridged):

@@ -16,7 +16,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +30,14 @@ from cti.db.models import CallRecord
 from cti.settings import DatabaseSettings, Settings
 from cti.state import RedisStateBackend
 from tests.plugins.asterisk import EventLog, set_agi_url
-from tests.support.server_process import ServerProcess
+from tests.support.server_process import ServerProcess, until
 
 pytestmark = pytest.mark.real
 
 QUEUE, NUMBER, AGENT = "crash", "5559100", "kim"
 RING_TIMEOUT_S = 10
-SETTLE_S = 90.0  # only turns "never" into a failure; the figures printed are what matters
 
 
-async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = SETTLE_S) -> float:
-    """Poll ``check`` until it holds; the seconds it took (failing with ``what`` after ``timeout``)."""
-    start = time.monotonic()
-    while not await check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"still not {what} after {timeout:.0f} s")
-        await asyncio.sleep(0.2)
-    return time.monotonic() - start
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -138,7 +129,7 @@ async def _ringing(server: ServerProcess, ami_events: EventLog) -> str:
     async def rings() -> bool:
         return (await _agent(server))["state"] == "ringing"
 
-    await _until(rings, "ringing", timeout=30)
+    await until(rings, "ringing", timeout=30)
     call_id = str((await _agent(server))["call"])
     await ami_events.wait_for("DialBegin", timeout=15, Uniqueid=call_id)
     return call_id
@@ -160,7 +151,7 @@ async def _one_closed_row(server: ServerProcess, caller: str) -> CallRecord:
         rows = await _rows(server, caller)
         return bool(rows) and all(row.ended_at is not None for row in rows)
 
-    await _until(closed, "the call row closed")
+    await until(closed, "the call row closed")
     rows = await _rows(server, caller)
     assert len(rows) == 1, [(row.uniqueid, row.outcome) for row in rows]  # never a second row for the call
     return rows[0]
@@ -180,7 +171,7 @@ async def test_killed_while_the_agent_rings(server: ServerProcess, ami: AmiClien
     async def taken_elsewhere() -> bool:  # no dead air: the dialplan takes over from the dead server
         return bool(_contexts(ami_events, call_id) & {"cti-voicemail", "cti-fallback"})
 
-    figures["caller_to_fallback_s"] = round(await _until(taken_elsewhere, "sent to voicemail or fallback", 40), 2)
+    figures["caller_to_fallback_s"] = round(await until(taken_elsewhere, "sent to voicemail or fallback", 40), 2)
     hangup = await ami_events.wait_for("Hangup", timeout=40, Uniqueid=call_id)  # the fallback prompt hangs up
     assert "cti-fallback" in _contexts(ami_events, call_id), hangup
     assert len(ami_events.matching("BridgeEnter", Uniqueid=call_id)) == 0  # never answered: nobody talked
@@ -191,7 +182,7 @@ async def test_killed_while_the_agent_rings(server: ServerProcess, ami: AmiClien
     async def agent_free() -> bool:
         return (await _agent(server))["state"] not in ("ringing", "on_call")
 
-    figures["agent_freed_after_restart_s"] = round(await _until(agent_free, "freed"), 2)
+    figures["agent_freed_after_restart_s"] = round(await until(agent_free, "freed"), 2)
     figures["agent_freed_after_kill_s"] = round(time.monotonic() - killed, 2)
     agent = await _agent(server)
     assert (agent["state"], agent["misses"]) == ("available", 0)  # the server failed, not the agent
@@ -221,14 +212,14 @@ async def test_killed_while_the_agent_talks(server: ServerProcess, ami: AmiClien
     async def talking() -> bool:
         return (await _agent(server))["state"] == "on_call"
 
-    await _until(talking, "on_call", timeout=10)
+    await until(talking, "on_call", timeout=10)
     await server.kill()
     await server.start()
 
     async def ami_up() -> bool:
         return bool((await server.status())["ami"]["connected"])
 
-    await _until(ami_up, "connected to AMI", timeout=30)
+    await until(ami_up, "connected to AMI", timeout=30)
     samples = []
     while time.monotonic() < bridged + hold_s - 5 and not ami_events.matching("BridgeLeave", Uniqueid=call_id):
         samples.append((await _agent(server))["state"])
@@ -241,13 +232,13 @@ async def test_killed_while_the_agent_talks(server: ServerProcess, ami: AmiClien
     async def agent_free() -> bool:
         return (await _agent(server))["state"] not in ("ringing", "on_call")
 
-    await _until(agent_free, "freed")
+    await until(agent_free, "freed")
     figures["agent_freed_after_bridge_end_s"] = round(time.monotonic() - left, 2)
 
     async def in_voicemail() -> bool:  # the agent hung up: the dialplan takes the caller on, no dead air
         return "cti-voicemail" in _contexts(ami_events, call_id)
 
-    await _until(in_voicemail, "sent to voicemail", timeout=20)
+    await until(in_voicemail, "sent to voicemail", timeout=20)
     await _hang_up(ami, ami_events, call_id)
     row = await _one_closed_row(server, caller)
     assert row.uniqueid == call_id and row.outcome != "interrupted"  # closed by the voicemail script

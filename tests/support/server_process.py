@@ -15,6 +15,8 @@ import secrets
 import signal
 import socket
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,21 @@ import aiohttp
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
+SETTLE_S = 90.0  # how long a fault test waits for a state before failing (a guard, never a measured figure)
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = SETTLE_S,
+                every: float = 0.2) -> float:
+    """Poll ``check`` (the state lives in other processes: the server, Asterisk) until it holds; the seconds it
+    took, for the figures a test prints; fails with ``what`` after ``timeout``."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout):
+            while not await check():  # noqa: ASYNC110 - nothing to await across processes: polled
+                await asyncio.sleep(every)
+    except TimeoutError:
+        raise AssertionError(f"still not {what} after {timeout:.0f} s") from None
+    return time.monotonic() - started
 
 
 def free_port() -> int:

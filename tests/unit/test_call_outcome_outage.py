@@ -8,35 +8,23 @@ The outage is real: the PostgreSQL database is reached through a TCP proxy the t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from cti.call_records import open_call
-from cti.db import Database, make_database
+from cti.db import Database
 from cti.db.base import utcnow
 from cti.db.models import CallRecord
 from cti.scripts.flow import CallContext, pending_outcomes, store_outcome
-from cti.settings import DatabaseSettings
-from tests.plugins.database import Templates, _drop, _fresh_postgres_database
-from tests.support.tcp_proxy import TcpProxy, proxy_for_url
+from tests.support.tcp_proxy import TcpProxy
 from tickets.service import as_utc
 
 pytestmark = pytest.mark.postgres
 QUICK = (0.05,) * 400  # the limit only stops a hung test; nothing here asserts speed
 
 
-@pytest.fixture
-async def proxied_db(migration_templates: Templates) -> AsyncIterator[tuple[Database, TcpProxy]]:
-    name, url = await _fresh_postgres_database(migration_templates.postgres_name)
-    proxy, proxied = await proxy_for_url(url)
-    db = make_database(DatabaseSettings(url=proxied))
-    yield db, proxy
-    await db.close()
-    await proxy.stop()
-    await _drop(name)
 
 
 async def _row(db: Database, call_id: int) -> CallRecord:

@@ -15,16 +15,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
-from cti.db import Database, DatabaseUnavailable, is_unavailable, make_database, unavailable_raised
+from cti.db import Database, DatabaseUnavailable, is_unavailable, unavailable_raised
 from cti.http.app import make_web_app
-from cti.settings import DatabaseSettings, SecuritySettings
+from cti.settings import SecuritySettings
 from cti.state import InMemoryStateBackend, RedisStateBackend
 from cti.users import http as users_http
 from cti.users.sessions import SessionStore
 from cti.users.store import UserStore
-from tests.plugins.database import Templates, _drop, _fresh_postgres_database
 from tests.support.server_process import free_port
-from tests.support.tcp_proxy import TcpProxy, proxy_for_url
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.postgres
 PASSWORD = "a long enough password"
@@ -41,16 +40,6 @@ class Desk:
     proxy: TcpProxy
 
 
-@pytest.fixture
-async def proxied_db(migration_templates: Templates) -> AsyncIterator[tuple[Database, TcpProxy]]:
-    """A migrated PostgreSQL database of its own, reached through a proxy the test may cut."""
-    name, url = await _fresh_postgres_database(migration_templates.postgres_name)
-    proxy, proxied = await proxy_for_url(url)
-    db = make_database(DatabaseSettings(url=proxied))
-    yield db, proxy
-    await db.close()
-    await proxy.stop()
-    await _drop(name)
 
 
 async def _desk(db: Database, proxy: TcpProxy, sessions: SessionStore) -> AsyncIterator[Desk]:

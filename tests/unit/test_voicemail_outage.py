@@ -7,16 +7,15 @@ The outage is real: the runner's PostgreSQL is reached through a TCP proxy the t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from cti.db import Database, make_database
-from cti.settings import DatabaseSettings, TicketSettings, TranscriptionSettings
-from tests.plugins.database import Templates, _drop, _fresh_postgres_database
-from tests.support.tcp_proxy import TcpProxy, proxy_for_url
+from cti.db import Database
+from cti.settings import TicketSettings, TranscriptionSettings
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.voicemail import FakeTranscriber, write_wav
 from tickets.models import Recording, Ticket
 from tickets.service import TicketService
@@ -32,15 +31,6 @@ from tickets.voicemail.recordings import (
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-async def proxied_db(migration_templates: Templates) -> AsyncIterator[tuple[Database, TcpProxy]]:
-    name, url = await _fresh_postgres_database(migration_templates.postgres_name)
-    proxy, proxied = await proxy_for_url(url)
-    db = make_database(DatabaseSettings(url=proxied))
-    yield db, proxy
-    await db.close()
-    await proxy.stop()
-    await _drop(name)
 
 
 def _pipeline(db: Database, media: Path) -> VoicemailPipeline:
