@@ -1,6 +1,7 @@
 """Helpers for the bad-input tests (``tests/unit/test_fuzz_*.py``): Hypothesis settings that give the same
 examples on every run, strategies for hostile input, and a recorder of what reaches the event loop's
-exception handler (an exception nobody caught: a protocol callback that raised, a task that died).
+exception handler (an exception nobody caught: a protocol callback that raised, a task that died), also as the
+fixture ``loop_errors`` (this module is a plugin of the root conftest).
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ import asyncio
 import contextlib
 import gc
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
@@ -103,3 +105,11 @@ def nested_json(depth: int, kind: str = "list") -> str:
     if kind == "list":
         return "[" * depth + "]" * depth
     return '{"a":' * depth + "null" + "}" * depth
+
+
+@pytest.fixture
+async def loop_errors() -> AsyncIterator[LoopErrors]:
+    """What reached the loop's exception handler during the whole test (all its examples); none may."""
+    with recording_loop_errors() as seen:
+        yield seen
+    assert seen == [], described(seen)

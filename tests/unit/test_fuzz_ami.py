@@ -21,7 +21,7 @@ from cti.ami import AmiClient, AmiProtocol
 from cti.ami.protocol import MAX_UNTERMINATED
 from cti.settings import AmiSettings
 from tests.fakes.ami_peer import AmiPeer, wait_until
-from tests.support.fuzz import LoopErrors, described, fuzz_settings, recording_loop_errors
+from tests.support.fuzz import LoopErrors, described, fuzz_settings
 
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")  # how a failing 1 MB header prints
 
@@ -196,12 +196,6 @@ def settings_for(port: int, **override: Any) -> AmiSettings:
     return AmiSettings.model_validate(values | override)
 
 
-@pytest.fixture
-async def loop_errors() -> AsyncIterator[LoopErrors]:
-    """What reached the loop's exception handler during the whole test (all its examples); none may."""
-    with recording_loop_errors() as seen:
-        yield seen
-    assert seen == [], described(seen)
 
 
 @pytest.fixture

@@ -35,13 +35,11 @@ from tests.support.acd import Desk, make_desk, queue
 from tests.support.desktop import DesktopServer, desktop_server, settle, wait_until
 from tests.support.fuzz import (
     LoopErrors,
-    described,
     dumps,
     fuzz_settings,
     hostile_text,
     json_values,
     nested_json,
-    recording_loop_errors,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")  # how a failing 20 kB text prints
@@ -101,12 +99,6 @@ def refused(reply: Event, codes: set[str] | None = None) -> bool:
             and code != "desktop.failed" and (codes is None or code in codes) and isinstance(reply.get("message"), str))
 
 
-@pytest.fixture
-async def loop_errors() -> AsyncIterator[LoopErrors]:
-    """What reached the loop's exception handler during the whole test (all its examples); none may."""
-    with recording_loop_errors() as seen:
-        yield seen
-    assert seen == [], described(seen)
 
 
 @pytest.fixture
