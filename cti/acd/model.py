@@ -30,6 +30,10 @@ class AgentState(StrEnum):
     PAUSED = "paused"
 
 
+CALL_STATES = (AgentState.RINGING, AgentState.ON_CALL)
+"""The states in which an agent is tied to a call (``AgentStatus.call``)."""
+
+
 class Rule(StrEnum):
     """Which rule produced a decision (stable strings: they end up in call records and wallboards)."""
 

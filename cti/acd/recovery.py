@@ -34,7 +34,7 @@ from typing import Protocol
 from sqlalchemy import select
 
 from cti.acd.liveness import NodeHeartbeat
-from cti.acd.model import AgentState
+from cti.acd.model import CALL_STATES, AgentState
 from cti.acd.records import note_answer
 from cti.acd.shared import AgentBoard, AgentStatus, Change
 from cti.channels import LiveChannel
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 STALE_RINGING_S = 150.0  # longer than any ring timeout (120 s max): no Dial of ours rings that long
 SETTLE_S = 10.0  # a reservation younger than this may still be on its way to the Dial (AMI Redirect)
 IN_CALL_APPLICATIONS = frozenset({"dial"})  # what the caller's channel runs while our Dial rings or talks
-CALL_STATES = (AgentState.RINGING, AgentState.ON_CALL)
 
 
 class ChannelSource(Protocol):

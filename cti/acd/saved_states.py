@@ -12,13 +12,12 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from cti.acd.model import AgentState
+from cti.acd.model import CALL_STATES
 from cti.acd.shared import AgentStatus
 from cti.acd.store import AcdStore
 
 log = logging.getLogger(__name__)
 
-CALL_STATES = (AgentState.RINGING, AgentState.ON_CALL)
 DRAIN_S = 2.0  # at stop, how long the agents' last states may take to reach the database
 
 

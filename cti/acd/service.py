@@ -38,7 +38,7 @@ from cti.acd.config import AgentConfig, QueueConfig, agent_model, queue_spec
 from cti.acd.ewt import EwtEstimator
 from cti.acd.listeners import CallListener
 from cti.acd.liveness import NodeHeartbeat
-from cti.acd.model import AgentState, Decision, UnknownCall, UnknownQueue, WaitingCall
+from cti.acd.model import CALL_STATES, AgentState, Decision, UnknownCall, UnknownQueue, WaitingCall
 from cti.acd.open_rows import OpenRowSweeper
 from cti.acd.policy import holds, requirement
 from cti.acd.records import ended, update_call
@@ -205,7 +205,7 @@ class AcdService:
         saved = await self.store.load_statuses()
         for agent_id, row in saved.items():
             state, call, since = AgentState(row.state), "", self.board.now()
-            if state in (AgentState.RINGING, AgentState.ON_CALL) and row.call:
+            if state in CALL_STATES and row.call:
                 call, since = row.call, row.since.timestamp()
             elif state not in (AgentState.PAUSED, AgentState.LOGGED_OUT):
                 state = AgentState.AVAILABLE
@@ -641,7 +641,7 @@ class AcdService:
     def _on_hangup(self, event: Any) -> None:
         """The caller of an agent left by a gone node hung up: check that agent now, not at the next beat."""
         uniqueid = str(event.get("Uniqueid", ""))
-        if any(status.call == uniqueid and status.state in (AgentState.RINGING, AgentState.ON_CALL)
+        if any(status.call == uniqueid and status.state in CALL_STATES
                and not self._holds(status) for status in self.statuses.values()):
             self.upkeep.poke()
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 
-from cti.acd.model import AgentState
+from cti.acd.model import CALL_STATES, AgentState
 from cti.errors import CtiError
 from cti.state import StateBackend
 
@@ -197,7 +197,7 @@ def _for_call(current: AgentStatus, call_id: str, state: AgentState, now: float,
               keep_call: bool = False, misses: int | None = None, ringing_only: bool = False) -> AgentStatus:
     """A step of the agent's call; ignored (unchanged) when the agent is no longer on that call, or, for the
     ring-only steps (missed, released), no longer ringing for it: a late one must not free a talking agent."""
-    allowed = (AgentState.RINGING,) if ringing_only else (AgentState.RINGING, AgentState.ON_CALL)
+    allowed = (AgentState.RINGING,) if ringing_only else CALL_STATES
     if current.call != call_id or current.state not in allowed:
         return current
     return replace(current, state=state, reason=reason, since=now, call=call_id if keep_call else "",

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import update
 
-from cti.acd.model import AgentState
+from cti.acd.model import CALL_STATES, AgentState
 from cti.acd.service import AcdService
 from cti.acd.shared import AgentStatus
 from cti.agents.dialer import OUTBOUND_PAUSE_REASON, ClickToDial, DialRefused, diallable
@@ -177,7 +177,7 @@ class AgentDesk:
         target = diallable(number)
         status = self.acd.statuses.get(agent_id, AgentStatus(agent_id))
         endpoint = status.endpoint or (self.acd.agents[agent_id].endpoint if agent_id in self.acd.agents else "")
-        if status.state in (AgentState.RINGING, AgentState.ON_CALL):
+        if status.state in CALL_STATES:
             raise DialRefused("you are on a call: finish it first")
         if not endpoint:
             raise DialRefused("no phone to ring: log in with your extension first")
