@@ -40,7 +40,8 @@ class CallRecord(Base):
     service_id: Mapped[int | None] = mapped_column(ForeignKey("service_numbers.id"), default=None)
     language: Mapped[str] = mapped_column(String(8), default="en")
     started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    # indexed: the wallboard reads the calls that ended lately and the open ones (cti.supervision.today_figures)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     outcome: Mapped[str] = mapped_column(String(32), default="in_progress")
     path: Mapped[str] = mapped_column(Text, default="")
     # the ACD's part, when the call was queued: where, who answered, and how long it waited and talked

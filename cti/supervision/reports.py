@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 
 from cti.acd.erlang import ErlangError, agents_needed
 from cti.call_records import PATH_SEPARATOR
@@ -35,6 +36,7 @@ GROUPS: tuple[Group, ...] = ("hour", "day", "number", "queue")
 CLOSED_STATES = frozenset({"closed", "holiday", "override_closed"})
 VOICEMAIL_OUTCOMES = frozenset({"voicemail", "voicemail_empty", "to_voicemail"})
 MAX_DAYS = 366
+STREAM_BATCH = 1000  # rows fetched from the database at a time by stream_calls
 FIGURE_COLUMNS = ("offered", "answered", "abandoned", "voicemail", "closed", "other", "service_level_pct",
                   "abandon_rate_pct", "asa_s", "aht_s")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
@@ -55,6 +57,10 @@ class CallFacts(NamedTuple):
     wait_s: float | None
     talk_s: float | None
     path: str
+
+
+FACT_COLUMNS = (CallRecord.started_at, CallRecord.called_number, CallRecord.queue, CallRecord.outcome,
+                CallRecord.answered_at, CallRecord.wait_s, CallRecord.talk_s, CallRecord.path)  # as in CallFacts
 
 
 def call_class(call: CallFacts) -> str:
@@ -130,14 +136,30 @@ def _mean(total: float, count: int) -> float | None:
 # --- the rows ---------------------------------------------------------------------------------------------
 
 
-async def load_calls(db: Database, start: datetime, end: datetime) -> list[CallFacts]:
-    """Calls started in ``[start, end)`` (aware instants), oldest first."""
-    columns = (CallRecord.started_at, CallRecord.called_number, CallRecord.queue, CallRecord.outcome,
-               CallRecord.answered_at, CallRecord.wait_s, CallRecord.talk_s, CallRecord.path)
-    query = select(*columns).where(CallRecord.started_at >= start, CallRecord.started_at < end)
+async def stream_calls(db: Database, *where: ColumnElement[bool], ordered: bool = False
+                       ) -> AsyncGenerator[CallFacts, None]:
+    """The calls matching ``where`` as the database sends them: ``STREAM_BATCH`` rows in memory at a time, however
+    many match. Oldest first when ``ordered`` (unordered leaves the database free to pick the index that suits
+    ``where``). Close it (``aclosing``) when you may stop early."""
+    query = select(*FACT_COLUMNS).where(*where)
+    if ordered:
+        query = query.order_by(CallRecord.started_at, CallRecord.id)
     async with db.session() as session:
-        rows = await session.execute(query.order_by(CallRecord.started_at, CallRecord.id))
-        return [CallFacts(*row) for row in rows]
+        result = await session.stream(query.execution_options(yield_per=STREAM_BATCH))
+        async for rows in result.partitions():  # a batch at a time: one switch to the driver per batch, not per row
+            for row in rows:
+                yield CallFacts._make(row)
+
+
+def started_in(start: datetime, end: datetime) -> ColumnElement[bool]:
+    """Calls started in ``[start, end)`` (aware instants)."""
+    return and_(CallRecord.started_at >= start, CallRecord.started_at < end)
+
+
+async def load_calls(db: Database, start: datetime, end: datetime) -> list[CallFacts]:
+    """Calls started in ``[start, end)`` (aware instants), oldest first: one list, no buffered result beside it."""
+    async with aclosing(stream_calls(db, started_in(start, end), ordered=True)) as calls:
+        return [call async for call in calls]
 
 
 def day_bounds(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -234,7 +256,7 @@ def staffing(calls: list[CallFacts], days: int, settings: SupervisionSettings, z
     An hour whose calls were never answered borrows the range's overall AHT; without any AHT there is nothing
     to size, and the hour says so (``agents`` null).
     """
-    queued = [call for call in calls if call.queue is not None]
+    queued = (call for call in calls if call.queue is not None)
     by_hour = figures_by(queued, lambda call: f"{call.started_at.astimezone(zone).hour:02d}", lambda _: 0.0)
     overall = Figures()
     for figures in by_hour.values():

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -36,14 +35,15 @@ from cti.settings import SupervisionSettings
 from cti.state import StateBackend
 from cti.state.errors import StateError
 from cti.state.follow import follow
-from cti.supervision.reports import Figures, day_bounds, figures_by, load_calls, targets
+from cti.supervision.reports import Figures
+from cti.supervision.today_figures import TodayFigures
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "supervision:wallboard"
 INTERVAL_S = 1.0  # every screen gets a view at least this often
 SETTLE_S = 0.2  # after an ACD change: the ACD writes the call's row just after telling its listeners
-TODAY_REFRESH_S = 5.0  # today's figures are re-read at least this often (and after each call event)
+TODAY_REFRESH_S = 5.0  # today's figures are brought up to date at least this often (and after each call event)
 NODE_TIMEOUT_S = 5.0
 RESUBSCRIBE_S = 1.0
 BUSY = (AgentState.RINGING.value, AgentState.ON_CALL.value, AgentState.WRAP_UP.value)
@@ -76,16 +76,9 @@ def node_snapshot(acd: AcdService, today: Mapping[str, Any] | None, at: float) -
 
 async def today_figures(db: Database, settings: SupervisionSettings, service_levels: Mapping[str, int],
                         now: datetime) -> dict[str, Any]:
-    """Today's queued calls (the desk's day) per queue and in total, from the calls table every node shares."""
-    zone = ZoneInfo(settings.timezone)
-    day = now.astimezone(zone).date()
-    calls = [call for call in await load_calls(db, *day_bounds(day, day, zone)) if call.queue is not None]
-    per_queue = figures_by(calls, lambda call: call.queue or "", targets(service_levels, settings.answer_within_s))
-    total = Figures()
-    for figures in per_queue.values():
-        total.merge(figures)
-    return {"day": day.isoformat(), "at": now.timestamp(),
-            "queues": {name: figures.as_dict() for name, figures in per_queue.items()}, "total": total.as_dict()}
+    """Today's queued calls (the desk's day) per queue and in total, from the calls table every node shares,
+    counted once from scratch (the feed keeps a :class:`TodayFigures` instead, which reads only what changed)."""
+    return await TodayFigures(db, settings).read(service_levels, now)
 
 
 # --- every node -------------------------------------------------------------------------------------------
@@ -198,7 +191,8 @@ class Viewer:
 class WallboardFeed:
     """Publishes this node's snapshot, keeps every node's latest, and pushes the merged view to this node's
     screens on each snapshot received. Also an ACD listener (:mod:`cti.acd.listeners`): a call event triggers
-    a publish soon, with today's figures re-read."""
+    a publish soon, with today's figures brought up to date (:class:`TodayFigures`: the calls that ended lately
+    and the open ones are read, not the whole day)."""
 
     def __init__(self, acd: AcdService, db: Database, state: StateBackend, settings: SupervisionSettings, *,
                  interval_s: float = INTERVAL_S, monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -207,6 +201,7 @@ class WallboardFeed:
         self._monotonic = monotonic
         self._nodes: dict[str, tuple[float, dict[str, Any]]] = {}
         self._viewers: set[Viewer] = set()
+        self._figures = TodayFigures(db, settings)
         self._today: dict[str, Any] | None = None
         self._today_read_at: float | None = None
         self._today_log = OutageLog(log, "wallboard: could not read today's figures")  # once per outage
@@ -288,7 +283,7 @@ class WallboardFeed:
         if self._today_read_at is None or now - self._today_read_at >= TODAY_REFRESH_S:
             try:
                 levels = {name: queue.service_level_s for name, queue in self.acd.queues.items()}
-                self._today = await today_figures(self.db, self.settings, levels, utcnow())
+                self._today = await self._figures.read(levels, utcnow())
             except Exception as exc:  # the database may be down: the live part of the wallboard goes on
                 self._today_log.failed(exc)
             else:
