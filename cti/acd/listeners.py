@@ -24,3 +24,8 @@ class CallListener(Protocol):
         """The caller hung up or chose voicemail before an answer; ``agent_id`` is the one ringing, if any."""
 
     async def ended(self, call: QueuedCall, agent_id: str, talk_s: float) -> None: ...
+
+    async def recovered(self, call_id: str, agent_id: str, outcome: str) -> None:
+        """The node that held call ``call_id`` died and :mod:`cti.acd.recovery` settled its agent from what
+        Asterisk says now: ``"release"`` (the ring is over, unanswered), ``"answered"`` (the agent talks to
+        the caller), ``"finish"`` (the conversation is over; its length is not known)."""

@@ -86,7 +86,8 @@ class AgentRecovery:
 
     ``holds(status)``: whether this node holds that agent's call now. ``wrap_up_for(queue)``: the wrap-up of
     a queue (None: the call's queue is unknown). ``step``: applies a change to the shared status and mirrors
-    it (the service's call-driven step)."""
+    it (the service's call-driven step). ``told(call, agent, verdict)``: after a change, so the agent's desktop
+    and the wallboard hear what became of the call (the node that would have told them is gone)."""
 
     board: AgentBoard
     nodes: NodeHeartbeat
@@ -95,6 +96,7 @@ class AgentRecovery:
     holds: Callable[[AgentStatus], bool]
     wrap_up_for: Callable[[str | None], float]
     step: Step
+    told: Callable[[str, str, Verdict], None] = lambda call, agent, verdict: None
 
     async def run(self, statuses: Mapping[str, AgentStatus]) -> dict[str, Verdict]:
         """Check every orphan once; returns what was decided for each (KEEP included)."""
@@ -111,6 +113,7 @@ class AgentRecovery:
             decided[status.agent_id] = outcome = verdict(status, picture.get(status.call), now)
             if outcome is not Verdict.KEEP:
                 await self._apply(status, outcome)
+                self.told(status.call, status.agent_id, outcome)
         return decided
 
     async def _orphans(self, statuses: Mapping[str, AgentStatus]) -> list[AgentStatus]:

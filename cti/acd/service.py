@@ -42,7 +42,7 @@ from cti.acd.model import CALL_STATES, AgentState, Decision, UnknownCall, Unknow
 from cti.acd.open_rows import OpenRowSweeper
 from cti.acd.policy import holds, requirement
 from cti.acd.records import ended, update_call
-from cti.acd.recovery import AgentRecovery, ChannelSource
+from cti.acd.recovery import AgentRecovery, ChannelSource, Verdict
 from cti.acd.routing import Router
 from cti.acd.saved_states import SavedStates
 from cti.acd.shared import CHANNEL, AgentBoard, AgentBusy, AgentStatus, statuses_by_state
@@ -139,7 +139,7 @@ class AcdService:
         self.node_id = self.node_id or f"{socket.gethostname()}-{os.getpid()}"
         self.saved = SavedStates(self.store)
         recovery = AgentRecovery(self.board, NodeHeartbeat(self.state, self.node_id, self.board.now), self.channels,
-                                 self.db, self._holds, self._wrap_up_for, self._agent_step)
+                                 self.db, self._holds, self._wrap_up_for, self._agent_step, self._recovered)
         rows = OpenRowSweeper(self.db, self.channels, lambda uniqueid: uniqueid in self.calls, self.monotonic)
         self.upkeep = Upkeep(recovery.nodes, recovery, rows, lambda: self.statuses, self.monotonic)
 
@@ -572,6 +572,11 @@ class AcdService:
         now = replace(call, path=list(call.path), missed_by=dict(call.missed_by), attach_timer=None)
         for listener in self.listeners:
             self._spawn(_guarded(getattr(listener, hook)(now, *args), hook, call.id))
+
+    def _recovered(self, call_id: str, agent_id: str, outcome: Verdict) -> None:
+        """A dead node's call settled by the recovery: the listeners hear it, in the background too."""
+        for listener in self.listeners:
+            self._spawn(_guarded(listener.recovered(call_id, agent_id, outcome.value), "recovered", call_id))
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(work)

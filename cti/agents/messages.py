@@ -60,6 +60,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "card.withdrawn.not_answered": {"en": "Not answered: the call went back to the queue",
                                     "fr": "Sans réponse : l'appel est reparti en file"},
     "card.withdrawn.caller_hung_up": {"en": "The caller hung up", "fr": "L'appelant a raccroché"},
+    "card.withdrawn.interrupted": {"en": "Call interrupted: a server restarted while it rang",
+                                   "fr": "Appel interrompu : un serveur a redémarré pendant la sonnerie"},
     "card.withdrawn.to_voicemail": {"en": "The caller left a voicemail instead",
                                     "fr": "L'appelant a préféré laisser un message"},
     "outcome.title": {"en": "Outcome", "fr": "Issue de l'appel"},

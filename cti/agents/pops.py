@@ -3,7 +3,9 @@
 * ringing: the card (:mod:`cti.agents.cards`) goes to the agent being rung, and only to them;
 * answered: that agent's card turns "answered"; any other agent still showing the call has it withdrawn;
 * not answered, caller gone: the card is withdrawn, with the reason;
-* ended: the card stays, "ended", until the agent sets the call's outcome or dismisses it.
+* ended: the card stays, "ended", until the agent sets the call's outcome or dismisses it;
+* recovered (the node holding the call died, :mod:`cti.acd.recovery`): a ring that is over is withdrawn
+  ("interrupted"), an answer is shown, a conversation that is over ends (its length unknown).
 
 The steps of one call are handled one after the other, in the order the ACD saw them, even though building
 the ringing card takes a few database reads: an "answered" never overtakes its "ringing".
@@ -56,6 +58,16 @@ class ScreenPops:
     async def ended(self, call: QueuedCall, agent_id: str, talk_s: float) -> None:
         await self._in_order(call.id, self._end(call.id, agent_id, talk_s))
 
+    async def recovered(self, call_id: str, agent_id: str, outcome: str) -> None:
+        match outcome:
+            case "release":
+                step = self._withdraw(call_id, agent_id, "interrupted")
+            case "answered":
+                step = self._answer(call_id, agent_id)
+            case _:
+                step = self._end(call_id, agent_id, None)
+        await self._in_order(call_id, step)
+
     # --- the steps -------------------------------------------------------------------------------------------
 
     async def _ring(self, call: RingingCall) -> None:
@@ -80,12 +92,13 @@ class ScreenPops:
         await self.events.drop_card(agent_id, call_id)
         await self.events.emit(agent_id, "call_withdrawn", {"call_id": call_id, "reason": reason, **details})
 
-    async def _end(self, call_id: str, agent_id: str, talk_s: float) -> None:
+    async def _end(self, call_id: str, agent_id: str, talk_s: float | None) -> None:
+        """``talk_s`` None: not known (the node that timed the call died), left out of the card and event."""
         self._showing.pop(call_id, None)
         at = datetime.now(UTC).isoformat()
-        await self._update_card(agent_id, call_id, status="ended", ended_at=at, talk_s=round(talk_s, 1))
-        await self.events.emit(agent_id, "call_ended", {"call_id": call_id, "ended_at": at,
-                                                        "talk_s": round(talk_s, 1)})
+        talked = {} if talk_s is None else {"talk_s": round(talk_s, 1)}
+        await self._update_card(agent_id, call_id, status="ended", ended_at=at, **talked)
+        await self.events.emit(agent_id, "call_ended", {"call_id": call_id, "ended_at": at, **talked})
 
     async def _update_card(self, agent_id: str, call_id: str, **changes: Any) -> None:
         try:

@@ -331,5 +331,8 @@ class WallboardFeed:
     async def ended(self, call: QueuedCall, agent_id: str, talk_s: float) -> None:
         self.soon(reread_today=True)
 
+    async def recovered(self, call_id: str, agent_id: str, outcome: str) -> None:
+        self.soon()
+
 
 FEED_KEY: web.AppKey[WallboardFeed] = web.AppKey("wallboard_feed", WallboardFeed)

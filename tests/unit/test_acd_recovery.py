@@ -266,3 +266,37 @@ async def test_the_callers_hang_up_frees_the_agent_without_waiting_for_the_next_
     rig.hang_up()
     await rig.peer.emit({"Event": "Hangup", "Uniqueid": CALL, "Channel": "Local/support@cti-queue-0001;2"})
     await wait_until(lambda: rig.state() is AgentState.WRAP_UP)
+
+
+class HeardRecoveries:
+    """A call listener that only notes what the recovery tells it (the other hooks are not part of this test)."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, str, str]] = []
+
+    async def recovered(self, call_id: str, agent_id: str, outcome: str) -> None:
+        self.heard.append((call_id, agent_id, outcome))
+
+    def __getattr__(self, hook: str) -> object:
+        async def ignored(*args: object) -> None:
+            return None
+        return ignored
+
+
+async def test_the_listeners_hear_what_became_of_a_dead_nodes_call(rig: Rig) -> None:
+    listener = HeardRecoveries()
+    rig.acd.listeners.append(listener)  # type: ignore[arg-type]  # a partial listener, on purpose
+    await rig.orphan("alice", RINGING)
+    rig.caller("Dial", bridge="bridge-1")
+    await rig.acd.upkeep.once()  # answered after the node died
+    rig.caller("Dial", bridge="bridge-1")
+    await rig.acd.upkeep.once()  # still talking: nothing to tell
+    rig.hang_up()
+    await rig.acd.upkeep.once()  # over
+    await wait_until(lambda: len(listener.heard) >= 2)
+    assert listener.heard == [(CALL, "alice", "answered"), (CALL, "alice", "finish")]
+
+    await rig.orphan("bob", RINGING)
+    await rig.acd.upkeep.once()  # the caller is gone: the ring is over
+    await wait_until(lambda: len(listener.heard) >= 3)
+    assert listener.heard[2] == (CALL, "bob", "release")

@@ -222,3 +222,36 @@ async def test_an_answer_withdraws_the_call_from_every_other_agent_showing_it(ri
     await rig.event("alice", "call_ended", call.id)
     await rig.settle()
     assert _call_events(rig, "bob") == ["call_ringing", "call_withdrawn"]
+
+
+# --- a dead node's call, settled by the recovery ------------------------------------------------------------
+
+
+async def test_a_ring_ended_by_the_recovery_is_withdrawn_as_interrupted(rig: DesktopRig) -> None:
+    call = await _ring(rig)
+    await rig.event("alice", "call_ringing", call.id)
+    await rig.pops.recovered(call.id, "alice", "release")
+    assert await rig.event("alice", "call_withdrawn", call.id) == {"call_id": call.id, "reason": "interrupted"}
+    assert await rig.events.cards("alice") == []
+    assert call.id not in rig.pops._showing
+
+
+async def test_a_conversation_ended_by_the_recovery_turns_ended_without_a_talk_time(rig: DesktopRig) -> None:
+    call = await _ring(rig)
+    rig.acd.start_dialing(call)
+    await rig.acd.answered(call)
+    await rig.event("alice", "call_answered", call.id)
+    await rig.pops.recovered(call.id, "alice", "finish")
+    ended = await rig.event("alice", "call_ended", call.id)
+    assert set(ended) == {"call_id", "ended_at"}  # nobody timed the end: no made-up talk time
+    [card] = await rig.events.cards("alice")
+    assert (card["status"], card["ended_at"], "talk_s" in card) == ("ended", ended["ended_at"], False)
+
+
+async def test_an_answer_seen_only_by_the_recovery_turns_the_card_answered(rig: DesktopRig) -> None:
+    call = await _ring(rig)
+    await rig.event("alice", "call_ringing", call.id)
+    await rig.pops.recovered(call.id, "alice", "answered")
+    assert (await rig.event("alice", "call_answered", call.id))["answered_at"]
+    [card] = await rig.events.cards("alice")
+    assert card["status"] == "answered"
