@@ -10,7 +10,7 @@ from typing import Any
 from bench.common import percentile
 from bench.soak_run.calls import CYCLE, Calls
 from bench.soak_run.desk import NUMBER
-from bench.soak_run.sampling import Sampler, memory
+from bench.soak_run.sampling import Sampler, cpu_per_call, memory
 
 
 def report(options: argparse.Namespace, host: dict[str, Any], load_before: float, wall: float, calls: Calls,
@@ -36,6 +36,7 @@ def report(options: argparse.Namespace, host: dict[str, Any], load_before: float
         "status_rtt_ms": {"p50": percentile(status_ms, 0.5), "p99": percentile(status_ms, 0.99),
                           "max": max(status_ms)} if status_ms else None,
         "server_cpu_s": round(last.get("cpu_s", 0.0) - samples[0]["cpu_s"], 1) if samples else None,
+        "server_cpu_ms_per_call": cpu_per_call(samples, options.warm_up),
         "server_agi": status["agi"], "server_ami": status["ami"], "sampling_errors": sampler.errors[:5],
         "samples": samples, "ok": ok,
     }
@@ -79,6 +80,8 @@ def table(result: dict[str, Any]) -> str:
                                                           "flat" if mem["flat"] else "GROWING") + ")",
         f"open fds: start {mem['fds_start']} / end {mem['fds_end']} / max {mem['fds_max']}; server CPU "
         f"{result['server_cpu_s']} s; GET /api/status ms {result['status_rtt_ms']}",
+        "server CPU ms per call, first / last quarter after warm-up: {first_ms} / {last_ms} (x{ratio})".format(
+            **result["server_cpu_ms_per_call"]),
         f"peaks: our channels {peaks['our_channels']}, all Asterisk channels {peaks['asterisk_channels']}, "
         f"calls live {peaks['calls_live']}, AGI sessions {peaks['agi_sessions']}; left behind {result['left_behind']}",
         f"AGI commands seen on AMI: {calls['agi_commands']}; server log {result['server_log']['counts']}",

@@ -59,6 +59,22 @@ def slope_mib_per_hour(samples: list[dict[str, Any]], after_s: float) -> float |
     return None if spread == 0 else round(sum((t - mean_t) * (m - mean_m) for t, m in points) / spread * 3600, 2)
 
 
+def cpu_per_call(samples: list[dict[str, Any]], after_s: float) -> dict[str, float | None]:
+    """Server CPU ms per call placed in the first and the last quarter of the samples after ``after_s``: work
+    that grows with the day's calls (a read of every row, a list never trimmed) shows as a ratio above 1."""
+    points = [s for s in samples if s["t_s"] >= after_s]
+    quarter = len(points) // 4
+    if quarter < 1:
+        return {"first_ms": None, "last_ms": None, "ratio": None}
+
+    def per_call(first: dict[str, Any], last: dict[str, Any]) -> float | None:
+        calls = last["calls_placed"] - first["calls_placed"]
+        return round((last["cpu_s"] - first["cpu_s"]) * 1000 / calls, 1) if calls > 0 else None
+
+    first, last = per_call(points[0], points[quarter]), per_call(points[-1 - quarter], points[-1])
+    return {"first_ms": first, "last_ms": last, "ratio": round(last / first, 2) if first and last else None}
+
+
 def memory(samples: list[dict[str, Any]], options: argparse.Namespace) -> dict[str, Any]:
     warm = next((s for s in samples if s["t_s"] >= options.warm_up), None)
     slope = slope_mib_per_hour(samples, options.warm_up)
