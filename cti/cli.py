@@ -77,6 +77,9 @@ def _add_models_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from cti.app import build_app
+    from cti.malloc_arenas import limit_malloc_arenas
+
+    limit_malloc_arenas(settings.process.malloc_arenas)  # before any thread starts (the driver's, the executor's)
 
     async def run() -> None:
         app = build_app(settings)

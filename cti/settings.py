@@ -70,6 +70,13 @@ class HttpSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class ProcessSettings(_Section):
+    """The server process itself. ``malloc_arenas``: at most this many glibc malloc arenas (0: glibc's default);
+    see cti/malloc_arenas.py for why one is the default."""
+
+    malloc_arenas: int = Field(1, ge=0, le=64)
+
+
 class DatabaseSettings(_Section):
     """``connect_timeout_s`` and ``command_timeout_s`` (PostgreSQL) bound how long a step of a call can wait on a
     database that does not answer (a network losing packets): the caller then gets the outage path, not silence."""
@@ -310,6 +317,7 @@ class Settings(_Section):
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
     http: HttpSettings = HttpSettings()
+    process: ProcessSettings = ProcessSettings()
     database: DatabaseSettings = DatabaseSettings()
     state: StateSettings = StateSettings()
     paths: PathSettings = PathSettings()

@@ -1,0 +1,79 @@
+"""``[process] malloc_arenas``: threads started after the limit share the arenas allowed, instead of one each.
+
+Each case runs in a fresh interpreter (arenas made by this test process's own threads cannot be undone): four
+threads allocate at once, and the arenas glibc created for them are counted in ``/proc/self/maps`` (a thread
+arena reserves 64 MiB, mostly inaccessible: a ``---p`` anonymous mapping of a MiB or more).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cti.malloc_arenas import limit_malloc_arenas
+from cti.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = """
+import ctypes, sys, threading, time
+from cti.malloc_arenas import limit_malloc_arenas
+limited = limit_malloc_arenas(int(sys.argv[1]))
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+
+def reserved():
+    count = 0
+    for line in open("/proc/self/maps"):
+        parts = line.split()
+        low, high = (int(x, 16) for x in parts[0].split("-"))
+        count += parts[1] == "---p" and len(parts) < 6 and high - low >= 1 << 20
+    return count
+
+before = reserved()
+start, hold = threading.Barrier(5), threading.Event()
+
+def work():
+    start.wait()
+    kept = [libc.malloc(4096) for _ in range(64)]
+    hold.wait()
+
+threads = [threading.Thread(target=work) for _ in range(4)]
+for thread in threads:
+    thread.start()
+start.wait()
+time.sleep(0.2)
+print(limited, reserved() - before)
+hold.set()
+for thread in threads:
+    thread.join()
+"""
+
+
+def _new_arenas(limit: int, **env: str) -> tuple[str, int]:
+    environ = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"} | env
+    done = subprocess.run([sys.executable, "-c", PROBE, str(limit)], cwd=ROOT, env=environ, capture_output=True,
+                          text=True, timeout=60, check=True)
+    limited, arenas = done.stdout.split()
+    return limited, int(arenas)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc and /proc: Linux only")
+def test_threads_share_the_one_arena_allowed() -> None:
+    assert _new_arenas(0) == ("False", 4)  # glibc's default: an arena per thread (the probe can tell)
+    assert _new_arenas(1) == ("True", 0)  # all on the main arena
+    assert _new_arenas(2) == ("True", 1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc and /proc: Linux only")
+def test_the_admins_malloc_arena_max_wins() -> None:
+    assert _new_arenas(1, MALLOC_ARENA_MAX="3") == ("False", 2)  # glibc's own reading of the variable
+
+
+def test_zero_leaves_the_default_and_one_is_the_default_setting() -> None:
+    assert limit_malloc_arenas(0) is False
+    assert load_settings(environ={}).process.malloc_arenas == 1
+    assert load_settings(environ={"CTI_PROCESS__MALLOC_ARENAS": "0"}).process.malloc_arenas == 0
