@@ -75,9 +75,11 @@ def table(result: dict[str, Any]) -> str:
         f"max {lat.get('max')} ({lat['samples']} calls); server AGI setup ms {_brief(result['server_agi']['setup_ms'])}"
         f", command rtt ms {_brief(result['server_agi']['command_rtt_ms'])}",
         f"RSS MiB: start {mem['rss_start_mib']} / after warm-up ({mem['warm_up_s']:g} s) {mem['rss_warm_mib']} / "
-        f"end {mem['rss_end_mib']} / max {mem['rss_max_mib']}; slope {mem['slope_mib_per_h']} MiB/h "
-        f"(threshold {mem['max_slope_mib_per_h']:g}: " + ("not judged, run too short" if not mem["judged"] else
-                                                          "flat" if mem["flat"] else "GROWING") + ")",
+        f"end {mem['rss_end_mib']} / max {mem['rss_max_mib']}; slope after {mem['slope_from_s']:g} s (the second "
+        f"half) {mem['slope_mib_per_h']} MiB/h (threshold {mem['max_slope_mib_per_h']:g}: "
+        + ("not judged, run too short" if not mem["judged"] else "flat" if mem["flat"] else "GROWING") + ")",
+        f"RSS slope MiB/h after the warm-up {mem['slope_after_warm_up_mib_per_h']}; per {mem['window_s']:g} s window "
+        f"{mem['window_slopes_mib_per_h']}",
         f"open fds: start {mem['fds_start']} / end {mem['fds_end']} / max {mem['fds_max']}; server CPU "
         f"{result['server_cpu_s']} s; GET /api/status ms {result['status_rtt_ms']}",
         "server CPU ms per call, first / last quarter after warm-up: {first_ms} / {last_ms} (x{ratio})".format(
