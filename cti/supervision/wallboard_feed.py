@@ -74,13 +74,6 @@ def node_snapshot(acd: AcdService, today: Mapping[str, Any] | None, at: float) -
     return {"node": acd.node_id, "at": at, "queues": queues, "agents": agents, "today": today}
 
 
-async def today_figures(db: Database, settings: SupervisionSettings, service_levels: Mapping[str, int],
-                        now: datetime) -> dict[str, Any]:
-    """Today's queued calls (the desk's day) per queue and in total, from the calls table every node shares,
-    counted once from scratch (the feed keeps a :class:`TodayFigures` instead, which reads only what changed)."""
-    return await TodayFigures(db, settings).read(service_levels, now)
-
-
 # --- every node -------------------------------------------------------------------------------------------
 
 

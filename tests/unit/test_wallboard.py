@@ -11,7 +11,8 @@ from cti.call_records import open_call
 from cti.db import Database
 from cti.db.models import CallRecord
 from cti.settings import SupervisionSettings
-from cti.supervision.wallboard_feed import alerts, merge, node_snapshot, today_figures
+from cti.supervision.today_figures import TodayFigures
+from cti.supervision.wallboard_feed import alerts, merge, node_snapshot
 from tests.support.acd import Desk, make_desk, queue
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -100,7 +101,7 @@ async def test_todays_figures_come_from_the_calls_of_the_desks_day(database: Dat
     await _row(database, "t.4", _paris(4, 9, 40), "billing", "answered", 5.0, 60.0)
     await _row(database, "t.5", _paris(4, 9, 50), None, "abandoned")  # hung up in the IVR: not a queue's
     await _row(database, "t.6", _paris(3, 23, 50), "support", "abandoned", 3.0)  # yesterday in Paris
-    today = await today_figures(database, DEFAULTS, {"support": 20, "billing": 20}, _paris(4, 10))
+    today = await TodayFigures(database, DEFAULTS).read({"support": 20, "billing": 20}, _paris(4, 10))
     assert today["day"] == "2025-03-04"
     support = today["queues"]["support"]
     assert (support["offered"], support["answered"], support["abandoned"]) == (3, 2, 1)
@@ -114,7 +115,7 @@ async def test_todays_figures_join_the_live_queues_and_alert(database: Database)
     desk = await _busy_desk(database)
     await _row(database, "t.1", _paris(4, 9), "support", "answered", 40.0, 300.0)
     await _row(database, "t.2", _paris(4, 9, 30), "support", "abandoned", 70.0)
-    today = await today_figures(database, DEFAULTS, {"support": 20}, _paris(4, 10))
+    today = await TodayFigures(database, DEFAULTS).read({"support": 20}, _paris(4, 10))
     view = merge([node_snapshot(desk.acd, today, 1.0)], SupervisionSettings(asa_max_s=60, occupancy_max=100))
     support = next(q for q in view["queues"] if q["name"] == "support")
     assert (support["waiting"], support["answered"], support["service_level_pct"], support["asa_s"]) == (
