@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from cti.acd.calls import QueuedCall
+from cti.acd.recovery import Verdict
 
 
 class CallListener(Protocol):
@@ -25,7 +26,7 @@ class CallListener(Protocol):
 
     async def ended(self, call: QueuedCall, agent_id: str, talk_s: float) -> None: ...
 
-    async def recovered(self, call_id: str, agent_id: str, outcome: str) -> None:
+    async def recovered(self, call_id: str, agent_id: str, outcome: Verdict) -> None:
         """The node that held call ``call_id`` died and :mod:`cti.acd.recovery` settled its agent from what
-        Asterisk says now: ``"release"`` (the ring is over, unanswered), ``"answered"`` (the agent talks to
-        the caller), ``"finish"`` (the conversation is over; its length is not known)."""
+        Asterisk says now: ``RELEASE`` (the ring is over, unanswered), ``ANSWERED`` (the agent talks to the
+        caller), ``FINISH`` (the conversation is over; its length is not known). Never ``KEEP``."""

@@ -576,7 +576,7 @@ class AcdService:
     def _recovered(self, call_id: str, agent_id: str, outcome: Verdict) -> None:
         """A dead node's call settled by the recovery: the listeners hear it, in the background too."""
         for listener in self.listeners:
-            self._spawn(_guarded(listener.recovered(call_id, agent_id, outcome.value), "recovered", call_id))
+            self._spawn(_guarded(listener.recovered(call_id, agent_id, outcome), "recovered", call_id))
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(work)

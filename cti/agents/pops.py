@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cti.acd.calls import QueuedCall
+from cti.acd.recovery import Verdict
 from cti.agents.cards import CardBuilder, RingingCall
 from cti.agents.events import AgentEvents
 
@@ -58,11 +59,11 @@ class ScreenPops:
     async def ended(self, call: QueuedCall, agent_id: str, talk_s: float) -> None:
         await self._in_order(call.id, self._end(call.id, agent_id, talk_s))
 
-    async def recovered(self, call_id: str, agent_id: str, outcome: str) -> None:
+    async def recovered(self, call_id: str, agent_id: str, outcome: Verdict) -> None:
         match outcome:
-            case "release":
+            case Verdict.RELEASE:
                 step = self._withdraw(call_id, agent_id, "interrupted")
-            case "answered":
+            case Verdict.ANSWERED:
                 step = self._answer(call_id, agent_id)
             case _:
                 step = self._end(call_id, agent_id, None)

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from cti.acd.calls import CallPhase, QueuedCall
 from cti.acd.model import AgentState
+from cti.acd.recovery import Verdict
 from cti.acd.service import AcdService
 from cti.acd.shared import CHANNEL as ACD_CHANNEL
 from cti.db import Database
@@ -324,7 +325,7 @@ class WallboardFeed:
     async def ended(self, call: QueuedCall, agent_id: str, talk_s: float) -> None:
         self.soon(reread_today=True)
 
-    async def recovered(self, call_id: str, agent_id: str, outcome: str) -> None:
+    async def recovered(self, call_id: str, agent_id: str, outcome: Verdict) -> None:
         self.soon()
 
 

@@ -272,9 +272,9 @@ class HeardRecoveries:
     """A call listener that only notes what the recovery tells it (the other hooks are not part of this test)."""
 
     def __init__(self) -> None:
-        self.heard: list[tuple[str, str, str]] = []
+        self.heard: list[tuple[str, str, Verdict]] = []
 
-    async def recovered(self, call_id: str, agent_id: str, outcome: str) -> None:
+    async def recovered(self, call_id: str, agent_id: str, outcome: Verdict) -> None:
         self.heard.append((call_id, agent_id, outcome))
 
     def __getattr__(self, hook: str) -> object:
@@ -294,9 +294,9 @@ async def test_the_listeners_hear_what_became_of_a_dead_nodes_call(rig: Rig) -> 
     rig.hang_up()
     await rig.acd.upkeep.once()  # over
     await wait_until(lambda: len(listener.heard) >= 2)
-    assert listener.heard == [(CALL, "alice", "answered"), (CALL, "alice", "finish")]
+    assert listener.heard == [(CALL, "alice", Verdict.ANSWERED), (CALL, "alice", Verdict.FINISH)]
 
     await rig.orphan("bob", RINGING)
     await rig.acd.upkeep.once()  # the caller is gone: the ring is over
     await wait_until(lambda: len(listener.heard) >= 3)
-    assert listener.heard[2] == (CALL, "bob", "release")
+    assert listener.heard[2] == (CALL, "bob", Verdict.RELEASE)

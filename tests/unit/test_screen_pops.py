@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from cti.acd.calls import QueuedCall
+from cti.acd.recovery import Verdict
 from cti.agents.cards import CardBuilder, RingingCall
 from cti.contacts.directory import CallerDirectory
 from cti.db import Database
@@ -230,7 +231,7 @@ async def test_an_answer_withdraws_the_call_from_every_other_agent_showing_it(ri
 async def test_a_ring_ended_by_the_recovery_is_withdrawn_as_interrupted(rig: DesktopRig) -> None:
     call = await _ring(rig)
     await rig.event("alice", "call_ringing", call.id)
-    await rig.pops.recovered(call.id, "alice", "release")
+    await rig.pops.recovered(call.id, "alice", Verdict.RELEASE)
     assert await rig.event("alice", "call_withdrawn", call.id) == {"call_id": call.id, "reason": "interrupted"}
     assert await rig.events.cards("alice") == []
     assert call.id not in rig.pops._showing
@@ -241,7 +242,7 @@ async def test_a_conversation_ended_by_the_recovery_turns_ended_without_a_talk_t
     rig.acd.start_dialing(call)
     await rig.acd.answered(call)
     await rig.event("alice", "call_answered", call.id)
-    await rig.pops.recovered(call.id, "alice", "finish")
+    await rig.pops.recovered(call.id, "alice", Verdict.FINISH)
     ended = await rig.event("alice", "call_ended", call.id)
     assert set(ended) == {"call_id", "ended_at"}  # nobody timed the end: no made-up talk time
     [card] = await rig.events.cards("alice")
@@ -251,7 +252,7 @@ async def test_a_conversation_ended_by_the_recovery_turns_ended_without_a_talk_t
 async def test_an_answer_seen_only_by_the_recovery_turns_the_card_answered(rig: DesktopRig) -> None:
     call = await _ring(rig)
     await rig.event("alice", "call_ringing", call.id)
-    await rig.pops.recovered(call.id, "alice", "answered")
+    await rig.pops.recovered(call.id, "alice", Verdict.ANSWERED)
     assert (await rig.event("alice", "call_answered", call.id))["answered_at"]
     [card] = await rig.events.cards("alice")
     assert card["status"] == "answered"
