@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
-import ctypes
 import datetime as dt
 import gc
 import json
@@ -44,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from bench.common import machine, percentile
 from cti.agi import AgiSession, FastAgiServer, ScriptRegistry
+from cti.malloc_arenas import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, glibc_mallopt
 from cti.settings import AgiSettings
 from tests.fakes.agi_peer import asterisk_env
 from tests.fakes.agi_peer import env_block as fake_env_block
@@ -164,11 +163,7 @@ def pin_malloc() -> bool:
     it from mmap or trims the heap after it, which adds syscalls to every read and made identical runs
     differ by 2x. Fixing both thresholds removes that history dependence for both servers alike.
     """
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        return bool(libc.mallopt(m_mmap_threshold, 4 << 20) and libc.mallopt(m_trim_threshold, 64 << 20))
-    return False
+    return glibc_mallopt(M_MMAP_THRESHOLD, 4 << 20) and glibc_mallopt(M_TRIM_THRESHOLD, 64 << 20)
 
 
 # --- report ------------------------------------------------------------------------------------

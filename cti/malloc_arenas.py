@@ -8,6 +8,7 @@ arena the growth was about half. Python code runs under the GIL, so more arenas 
 concurrency. An admin's own ``MALLOC_ARENA_MAX`` in the environment wins (glibc read it at start-up).
 
 It must run before the threads start: arenas already made are kept. Off glibc it does nothing.
+``glibc_mallopt`` is the one way this project tunes glibc's allocator (the benchmarks pin its thresholds too).
 """
 
 from __future__ import annotations
@@ -18,19 +19,28 @@ import os
 
 log = logging.getLogger(__name__)
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
+# glibc's mallopt parameter numbers (malloc.h)
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 
 
 def limit_malloc_arenas(count: int) -> bool:
     """At most ``count`` arenas from now on (0: leave glibc's default); True when the limit was set."""
     if count <= 0 or "MALLOC_ARENA_MAX" in os.environ:
         return False
+    return glibc_mallopt(M_ARENA_MAX, count)
+
+
+def glibc_mallopt(parameter: int, value: int) -> bool:
+    """glibc's ``mallopt(parameter, value)``; False when it refused, or when this is not glibc (whose numbers
+    the parameters are)."""
     try:
         libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # noqa: B018  # present only in glibc: mallopt's numbers are glibc's
+        libc.gnu_get_libc_version  # noqa: B018  # present only in glibc
         mallopt = libc.mallopt
     except (OSError, AttributeError):
-        log.debug("not glibc: malloc arenas left as they are")
+        log.debug("not glibc: mallopt(%d, %d) not called", parameter, value)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_ARENA_MAX, count))
+    return bool(mallopt(parameter, value))
