@@ -1,10 +1,12 @@
-"""What every benchmark prints about the machine, and the one percentile definition they share."""
+"""What every benchmark prints about the machine, the one percentile definition they share, and how a run ends."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -31,3 +33,14 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "load_before": os.getloadavg()[0],
     }
+
+
+def finish(outcome: dict[str, Any], table: str, json_path: Path | None, leave_out: Collection[str] = ()) -> None:
+    """Write the whole result to ``json_path`` (if given), print it (without the ``leave_out`` keys: long sample
+    lists) and the table, and exit 0 when ``outcome["ok"]``, 1 otherwise."""
+    if json_path:
+        json_path.write_text(json.dumps(outcome, indent=2) + "\n")
+    print(json.dumps({key: value for key, value in outcome.items() if key not in leave_out}, indent=2))
+    print()
+    print(table)
+    raise SystemExit(0 if outcome["ok"] else 1)

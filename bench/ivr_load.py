@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
 import shutil
 import socket
@@ -42,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench.common import machine
+from bench.common import finish, machine
 from bench.sipp import probes
 from bench.sipp.scenario import ScenarioError, SippRun, read_stats, render, write_credentials
 from bench.sipp.server import ROOT, Server, free_port
@@ -420,9 +419,4 @@ def arguments() -> argparse.Namespace:
 if __name__ == "__main__":
     options = arguments()
     outcome = asyncio.run(main(options))
-    if options.json:
-        options.json.write_text(json.dumps(outcome, indent=2) + "\n")
-    print(json.dumps(outcome, indent=2))
-    print()
-    print(table(outcome))
-    raise SystemExit(0 if outcome["ok"] else 1)
+    finish(outcome, table(outcome), options.json)

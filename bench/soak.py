@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
+from bench.common import finish
 from bench.soak_run.judging import EXPECTED
 from bench.soak_run.report import table
 from bench.soak_run.run import run_soak
@@ -82,9 +82,4 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 if __name__ == "__main__":
     options = arguments()
     outcome = asyncio.run(run_soak(options))
-    if options.json:
-        options.json.write_text(json.dumps(outcome, indent=2) + "\n")
-    print(json.dumps({key: value for key, value in outcome.items() if key != "samples"}, indent=2))
-    print()
-    print(table(outcome))
-    raise SystemExit(0 if outcome["ok"] else 1)
+    finish(outcome, table(outcome), options.json, leave_out=("samples",))

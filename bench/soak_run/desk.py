@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from tests.support.server_process import ServerProcess
 
 NUMBER = "5557000"
@@ -53,18 +51,9 @@ async def seed(server: ServerProcess, work: Path, agents: int) -> None:
     await server.run_cli("acd", "import", str(work / "acd.json"))
 
 
-async def post(server: ServerProcess, path: str, body: dict[str, Any] | None = None) -> Any:
-    headers = {"Authorization": f"Bearer {server.token}"}
-    async with aiohttp.ClientSession() as http, http.post(server.base_url + path, json=body or {},
-                                                           headers=headers) as response:
-        if response.status >= 300:
-            raise SystemExit(f"POST {path}: {response.status} {await response.text()}")
-        return await response.json()
-
-
 async def staff(server: ServerProcess, agents: int) -> None:
     """Log every agent in through the HTTP API; the back office's only agent stays paused."""
     for n in range(1, agents + 1):
-        await post(server, f"/api/acd/agents/agent{n:02d}/login")
-    await post(server, "/api/acd/agents/night1/login")
-    await post(server, "/api/acd/agents/night1/pause", {"reason": "soak test"})
+        await server.request_json("POST", f"/api/acd/agents/agent{n:02d}/login", {}, expect=200)
+    await server.request_json("POST", "/api/acd/agents/night1/login", {}, expect=200)
+    await server.request_json("POST", "/api/acd/agents/night1/pause", {"reason": "soak test"}, expect=200)
