@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from bench.common import machine, percentile
 from cti.agi import AgiSession, FastAgiServer, ScriptRegistry
-from cti.malloc_arenas import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, glibc_mallopt
+from cti.allocator import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, glibc_mallopt
 from cti.settings import AgiSettings
 from tests.fakes.agi_peer import asterisk_env
 from tests.fakes.agi_peer import env_block as fake_env_block

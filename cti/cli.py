@@ -76,8 +76,8 @@ def _add_models_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from cti.allocator import limit_malloc_arenas, trim_free_memory_every
     from cti.app import build_app
-    from cti.malloc_arenas import limit_malloc_arenas
 
     limit_malloc_arenas(settings.process.malloc_arenas)  # before any thread starts (the driver's, the executor's)
 
@@ -88,7 +88,9 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await app.start()
+        trimming = asyncio.create_task(trim_free_memory_every(settings.process.malloc_trim_every_s))
         await stop.wait()
+        trimming.cancel()
         await app.stop()
 
     asyncio.run(run())

@@ -72,9 +72,11 @@ class HttpSettings(_Section):
 
 class ProcessSettings(_Section):
     """The server process itself. ``malloc_arenas``: at most this many glibc malloc arenas (0: glibc's default);
-    see cti/malloc_arenas.py for why one is the default."""
+    ``malloc_trim_every_s``: hand the heap's free pages back to the system this often (0: never); see
+    cti/allocator.py for why."""
 
     malloc_arenas: int = Field(1, ge=0, le=64)
+    malloc_trim_every_s: float = Field(60.0, ge=0, le=86_400)
 
 
 class DatabaseSettings(_Section):

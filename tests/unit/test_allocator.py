@@ -1,4 +1,5 @@
-"""``[process] malloc_arenas``: threads started after the limit share the arenas allowed, instead of one each.
+"""``[process]``: threads started after the arena limit share the arenas allowed, instead of one each; a trim
+gives back the free pages held inside the heap.
 
 Each case runs in a fresh interpreter (arenas made by this test process's own threads cannot be undone): four
 threads allocate at once, and the arenas glibc created for them are counted in ``/proc/self/maps`` (a thread
@@ -7,20 +8,23 @@ arena reserves 64 MiB, mostly inaccessible: a ``---p`` anonymous mapping of a Mi
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from cti.malloc_arenas import limit_malloc_arenas
+from cti import allocator
+from cti.allocator import limit_malloc_arenas
 from cti.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import ctypes, sys, threading, time
-from cti.malloc_arenas import limit_malloc_arenas
+from cti.allocator import limit_malloc_arenas
 limited = limit_malloc_arenas(int(sys.argv[1]))
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
@@ -77,3 +81,48 @@ def test_zero_leaves_the_default_and_one_is_the_default_setting() -> None:
     assert limit_malloc_arenas(0) is False
     assert load_settings(environ={}).process.malloc_arenas == 1
     assert load_settings(environ={"CTI_PROCESS__MALLOC_ARENAS": "0"}).process.malloc_arenas == 0
+
+
+TRIM_PROBE = """
+import ctypes
+from cti.allocator import trim_free_memory
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+
+def resident_kib():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS"))
+
+blocks = [libc.malloc(64 << 10) for _ in range(800)]  # 50 MiB in the heap (under the mmap threshold)
+for block in blocks:
+    ctypes.memset(block, 1, 64 << 10)
+pinned = libc.malloc(1024)  # above them: the heap's top cannot shrink, as in a server full of live objects
+before = resident_kib()
+for block in blocks[:-1:2] + blocks[1::2]:
+    libc.free(block)
+freed = resident_kib()
+trimmed = trim_free_memory()
+print(before - freed, freed - resident_kib(), trimmed)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc and /proc: Linux only")
+def test_a_trim_gives_back_the_free_pages_held_inside_the_heap() -> None:
+    done = subprocess.run([sys.executable, "-c", TRIM_PROBE], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          check=True)
+    by_free, by_trim, trimmed = done.stdout.split()
+    assert int(by_free) < 5 * 1024  # free() alone kept the 50 MiB resident (the top is pinned)
+    assert int(by_trim) > 40 * 1024 and trimmed == "True"
+
+
+async def test_the_trim_loop_trims_on_its_period_and_zero_means_never(monkeypatch: pytest.MonkeyPatch) -> None:
+    trims: list[float] = []
+    monkeypatch.setattr(allocator, "trim_free_memory", lambda: trims.append(time.monotonic()) or True)
+    await asyncio.wait_for(allocator.trim_free_memory_every(0), timeout=1)  # returns at once: trimming is off
+    assert trims == []
+    loop = asyncio.create_task(allocator.trim_free_memory_every(0.01))
+    await asyncio.sleep(0.2)
+    loop.cancel()
+    assert len(trims) >= 3
+    assert load_settings(environ={}).process.malloc_trim_every_s == 60
+    assert load_settings(environ={"CTI_PROCESS__MALLOC_TRIM_EVERY_S": "0"}).process.malloc_trim_every_s == 0
