@@ -6,6 +6,10 @@ every node's :class:`~cti.agents.hub.AgentHub` receives it, keeps it for replay 
 holds for that agent. The wire form is ``<agent id>\\x1f<seq>\\x1f<JSON envelope>`` so a hub routes and
 buffers a message without decoding it. Broadcasts (the wallboard) use ``*`` as the agent and carry no sequence number.
 
+A counter can start over (the in-process state dies with the server; a flushed Redis), and a desktop's
+``since`` from the old numbering would then name other events. So each agent's numbering has an identity, its
+*stream*: a random id kept beside the counter, created once, gone with it.
+
 The cards of the calls on an agent's screen (ringing, answered, ended and waiting for an outcome) are also kept
 in the shared state, so a desktop that connects, or reconnects to another node, is shown them at once.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +32,7 @@ CHANNEL = "agents:events"
 SEPARATOR = "\x1f"
 EVERYONE = "*"
 SEQ_KEY = "agents:seq:"
+STREAM_KEY = "agents:stream:"
 CARDS_KEY = "agents:cards:"
 CARD_TTL_S = 4 * 3600.0  # a card left behind by a node that died disappears from the desktop after this
 
@@ -74,6 +80,20 @@ class AgentEvents:
     async def last_seq(self, agent_id: str) -> int:
         value = await self._state.get(SEQ_KEY + agent_id)
         return int(value) if value else 0
+
+    async def stream(self, agent_id: str) -> str:
+        """The identity of the agent's numbering, created (set-if-absent: every node agrees) the first time it is
+        asked for. Kept beside the counter, so it outlives a restart exactly when the counter does. Read it before
+        the counter (as the greeting does): if both are lost in between, the desktop is handed a stream that is
+        gone, and is not resumed on it."""
+        key = STREAM_KEY + agent_id
+        current = await self._state.get(key)
+        if current is not None:
+            return current
+        fresh = secrets.token_hex(8)
+        if await self._state.set_if_absent(key, fresh):
+            return fresh
+        return await self._state.get(key) or fresh  # another node created it first (or it vanished: no match)
 
     async def _publish(self, message: str) -> None:
         try:

@@ -1,10 +1,13 @@
-"""The agent desktop's websocket, ``GET /ws/agent[?since=<seq>]``.
+"""The agent desktop's websocket, ``GET /ws/agent[?since=<seq>&stream=<id>]``.
 
 The session says which agent the socket serves (an admin's API token may name one with ``?agent=``, for
 integrations and load tests). On connect the desktop gets ``hello``: the agent, their state, the cards on their
-screen, the last sequence number, and ``resumed`` true when every event after ``since`` could be replayed
-(they follow at once), false when the desktop must start from this snapshot. Then live events; replies to its
-commands (:mod:`cti.agents.commands`); aiohttp's ping/pong heartbeat closes a socket whose browser vanished.
+screen, the last sequence number and the ``stream`` it counts on (:meth:`AgentEvents.stream`), and ``resumed``
+true when every event after ``since`` could be replayed (they follow at once), false when the desktop must start
+from this snapshot. A ``since`` is only trusted with the current ``stream``: the same number from a numbering
+that started over (a restart on the in-process state, a flushed Redis), or with no stream, names other events.
+Then live events; replies to its commands (:mod:`cti.agents.commands`); aiohttp's ping/pong heartbeat closes a
+socket whose browser vanished.
 """
 
 from __future__ import annotations
@@ -65,13 +68,14 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     except NoAgent as exc:
         return web.json_response({"error": exc.code, "message": str(exc)}, status=403)
     since = _since(request.query.get("since"))
+    stream = request.query.get("stream", "")
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_MESSAGE_BYTES)
     await ws.prepare(request)
     hub, desk = request.app[HUB_KEY], request.app[DESK_KEY]
     outbox = SocketOutbox(ws)
     hub.add(agent_id, outbox)
     try:
-        await _greet(hub, desk, outbox, agent_id, since)
+        await _greet(hub, desk, outbox, agent_id, since, stream)
         await _read_commands(ws, desk, outbox, agent_id, who.author)
     finally:
         hub.remove(agent_id, outbox)
@@ -84,15 +88,22 @@ def _since(value: str | None) -> int | None:
     return int(value) if value and value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
-async def _greet(hub: AgentHub, desk: AgentDesk, outbox: SocketOutbox, agent_id: str, since: int | None) -> None:
-    """``hello`` first, then what was missed (when it can all be replayed), then the live events held meanwhile."""
+async def _greet(hub: AgentHub, desk: AgentDesk, outbox: SocketOutbox, agent_id: str, since: int | None,
+                 stream: str) -> None:
+    """``hello`` first, then what was missed (when it can all be replayed), then the live events held meanwhile.
+    The stream is read before the counter (see :meth:`AgentEvents.stream`)."""
+    current: str | None
     try:
+        current = await desk.events.stream(agent_id)
         last_seq = await desk.events.last_seq(agent_id)
         snapshot = await desk.snapshot(agent_id)
     except StateError:
-        last_seq, snapshot = 0, {"agent": {"id": agent_id}, "status": None, "cards": [], "degraded": True}
-    missed = await _replay(hub, agent_id, since, last_seq)
-    hello = {**snapshot, "last_seq": last_seq, "resumed": missed is not None, "replayed": len(missed or [])}
+        current, last_seq = None, 0
+        snapshot = {"agent": {"id": agent_id}, "status": None, "cards": [], "degraded": True}
+    trusted = since if current is not None and stream == current else None
+    missed = await _replay(hub, agent_id, trusted, last_seq)
+    hello = {**snapshot, "last_seq": last_seq, "stream": current, "resumed": missed is not None,
+             "replayed": len(missed or [])}
     first = [json.dumps(envelope("hello", hello, None, agent_id), separators=(",", ":"))]
     outbox.open(first + [item.text for item in missed or []], last_seq)
 

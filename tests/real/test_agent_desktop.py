@@ -3,24 +3,34 @@
 The whole server runs (build_app: IVR, ACD, desktop, login), Asterisk's CTI_AGI_URL points at it, and the demo
 desk answers: French, menu 1 -> queue support -> chloe, logged in from the page with a phone that rings three
 seconds before answering (``slowchloe`` in the sandbox's [cti-agent-sim]). The caller is a known contact.
+
+Then the page's resume: the server drops the page's socket, the call moves on meanwhile (the screen pops the
+ACD would raise, raised on the same server), and the page, reconnecting by itself, shows what it missed.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import uuid
+from typing import Any
 
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, WebSocket, expect
 from sqlalchemy import select
 
+from cti.acd.calls import QueuedCall
+from cti.agents.hub import AgentHub
+from cti.agents.outbox import SocketOutbox
 from cti.ami import AmiClient
 from cti.app import CtiApp
 from cti.contacts.models import Company, Contact, ContactNumber
+from cti.db.base import utcnow
 from cti.db.models import CallRecord
 from cti.prompts import PromptStore
 from tests.plugins.asterisk import place_simulated_call
 from tests.plugins.browser import screenshot, signed_in
+from tests.support.desktop import wait_until
 from tickets.models import Ticket
 from tickets.voicemail.recordings import wav_duration
 
@@ -87,3 +97,87 @@ async def test_a_real_call_pops_on_the_agents_page_before_she_answers(
         "chloe", "resolved", "réglé au téléphone", "chloe")
     assert (ticket.subject, ticket.caller_number, ticket.caller_name, ticket.contract_level) == (
         "Imprimante en panne", caller, "Claire Martin", "gold")
+
+
+class PageSockets:
+    """The page's websockets as Chromium opens them from now on, each with the messages it received (read, not
+    touched)."""
+
+    def __init__(self, page: Page) -> None:
+        self.opened: list[tuple[str, list[dict[str, Any]]]] = []
+        page.on("websocket", self._opened)
+
+    def _opened(self, socket: WebSocket) -> None:
+        received: list[dict[str, Any]] = []
+        self.opened.append((socket.url, received))
+        socket.on("framereceived", lambda payload: received.append(json.loads(payload)))
+
+    async def reopened(self, mark: int) -> tuple[str, dict[str, Any]]:
+        """The URL and ``hello`` data of the first socket opened after the first ``mark`` ones, once greeted."""
+        await wait_until(lambda: len(self.opened) > mark and bool(self.opened[mark][1]),
+                         f"the page to open socket #{mark + 1} and be greeted")
+        url, received = self.opened[mark]
+        assert received[0]["type"] == "hello", received[0]
+        return url, received[0]["data"]
+
+
+def _drop_sockets(hub: AgentHub, agent_id: str) -> None:
+    """What the server does to a desktop that stopped reading, or after a Redis outage: close it (code 4000)."""
+    sockets = [client for holder, client in hub.clients() if holder == agent_id]
+    assert sockets, f"{agent_id} has no socket"
+    for client in sockets:
+        assert isinstance(client, SocketOutbox)
+        client.close_for_resync()
+
+
+def _call(app: CtiApp, number: int) -> QueuedCall:
+    assert app.acd is not None
+    return QueuedCall(id=f"1732350000.{number}{uuid.uuid4().int % 1000:03d}", channel=f"PJSIP/trunk-{number:04d}",
+                      queue="support", priority=0, arrived_at=app.acd.monotonic(), joined=utcnow(),
+                      caller=f"+3361{uuid.uuid4().int % 10**7:07d}", called=DEMO_FR_NUMBER, language="fr")
+
+
+async def test_a_page_that_lost_its_socket_shows_what_happened_to_the_call_meanwhile(
+    full_server: CtiApp, browser: Browser
+) -> None:
+    """Dropped while the call rings, it is answered meanwhile; dropped again, it ends; a second call, dropped
+    while it rings, is given up by its caller. Each time the page reconnects by itself with ``?since=&stream=``,
+    is replayed the missed event and shows it: the card answered, then ended with its talk time, then gone."""
+    server = full_server
+    assert server.desktop is not None
+    hub, pops = server.desktop.hub, server.desktop.pops
+    page = await signed_in(browser, server, "chloe", "/agent")
+    sockets = PageSockets(page)
+    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "connected")
+    stream = await server.desktop.events.stream("chloe")
+    call = _call(server, 1)
+    await pops.ringing(call, "chloe")
+    card = page.locator(f'[data-testid=call-card][data-call="{call.id}"]')
+    await expect(card).to_have_attribute("data-status", "ringing")
+
+    steps = (("answered", lambda: pops.answered(call, "chloe")), ("ended", lambda: pops.ended(call, "chloe", 42.0)))
+    for status, step in steps:
+        mark = len(sockets.opened)
+        _drop_sockets(hub, "chloe")
+        await step()  # while the page is away: its socket is closing, the reconnect waits half a second
+        url, hello = await sockets.reopened(mark)
+        assert f"stream={stream}" in url and re.search(r"[?&]since=\d+", url), url
+        assert (hello["stream"], hello["resumed"], hello["replayed"]) == (stream, True, 1), hello
+        await expect(card).to_have_attribute("data-status", status)
+    await expect(card.get_by_test_id("card-status")).to_have_text("Appel terminé")
+    await expect(card.get_by_test_id("card-talked")).to_have_text("0:42")
+    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "connected")
+
+    gone = _call(server, 2)
+    await pops.ringing(gone, "chloe")
+    other = page.locator(f'[data-testid=call-card][data-call="{gone.id}"]')
+    await expect(other).to_have_attribute("data-status", "ringing")
+    mark = len(sockets.opened)
+    _drop_sockets(hub, "chloe")
+    await pops.caller_left(gone, "chloe", "abandoned")
+    _, hello = await sockets.reopened(mark)
+    assert (hello["resumed"], hello["replayed"]) == (True, 1), hello
+    await expect(other).to_have_count(0)
+    await expect(page.get_by_test_id("toast").filter(has_text="L'appelant a raccroché")).to_be_visible()
+    await expect(page.get_by_test_id("call-card")).to_have_count(1)  # the ended call stays for its outcome
+    await expect(card).to_have_attribute("data-status", "ended")

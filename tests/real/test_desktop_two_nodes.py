@@ -1,5 +1,6 @@
 """Two server processes on one Redis: a pop raised by the node that holds the caller reaches the agent's
-socket on the other node, and a desktop that reconnects (to either node) gets what it missed."""
+socket on the other node, and a desktop that reconnects (to either node, on the numbering's stream both
+nodes share) gets what it missed."""
 
 from __future__ import annotations
 
@@ -72,10 +73,10 @@ async def _next(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any
             return event
 
 
-async def _connect(session: aiohttp.ClientSession, port: int, since: int | None = None
+async def _connect(session: aiohttp.ClientSession, port: int, since: int | None = None, stream: str = ""
                    ) -> aiohttp.ClientWebSocketResponse:
-    query = f"?agent=alice{'' if since is None else f'&since={since}'}"
-    return await session.ws_connect(f"http://127.0.0.1:{port}/ws/agent{query}",
+    query = {"agent": "alice"} | ({} if since is None else {"since": str(since), "stream": stream})
+    return await session.ws_connect(f"http://127.0.0.1:{port}/ws/agent", params=query,
                                     headers={"Authorization": f"Bearer {TOKEN}"})
 
 
@@ -88,6 +89,7 @@ async def test_a_pop_crosses_to_the_node_holding_the_agents_socket_and_resumes_o
         ws = await _connect(session, socket_node)
         hello = await _next(ws, "hello")
         assert hello["data"]["status"]["state"] == "available" and hello["data"]["cards"] == []
+        stream = hello["data"]["stream"]
         call = QueuedCall(id="1732350000.77", channel="PJSIP/trunk-0077", queue="support", priority=0,
                           arrived_at=acd.monotonic(), joined=utcnow(), caller="0612345678", called="5551000")
         await acd.enqueue(call)
@@ -105,9 +107,9 @@ async def test_a_pop_crosses_to_the_node_holding_the_agents_socket_and_resumes_o
                 break
             await asyncio.sleep(0.01)
         for port in (socket_node, caller_port):  # either node kept the event for the window
-            again = await _connect(session, port, since=ringing["seq"])
+            again = await _connect(session, port, since=ringing["seq"], stream=stream)
             hello = await _next(again, "hello")
-            assert hello["data"]["resumed"] is True and hello["data"]["replayed"] == 1
+            assert (hello["data"]["stream"], hello["data"]["resumed"], hello["data"]["replayed"]) == (stream, True, 1)
             answered = await _next(again, "call_answered")
             assert answered["data"]["call_id"] == call.id and answered["seq"] == ringing["seq"] + 1
             assert [card["status"] for card in hello["data"]["cards"]] == ["answered"]

@@ -6,9 +6,11 @@ enqueues to a queue, one agent ``kim`` whose phone is a simulated one (``Local/s
 ``AGENT_RING`` seconds, then answers and stays ``AGENT_HOLD`` seconds), a simulated caller. Everything is read
 from outside, as an admin would: the live ACD routes, the call rows, and Asterisk's own AMI events; and as the
 agent sees it: two tabs of kim's desktop, logged in, on ``/ws/agent``, that reconnect as ``desktop.js`` does after
-the restart (``?since=``; one at once, one once the recovery is over). Shared state on the in-process backend
-(the restart seeds agents from the database; the sessions, the cards and the event numbering die with the
-process) and on Redis (the dead node's keys survive, sessions and cards too; its heartbeat must expire first).
+the restart (``?since=&stream=``; one at once, one once the recovery is over), and an integration on kim's events
+with the admin API token (it outlives the process), reconnecting once the recovery is over. Shared state on the
+in-process backend (the restart seeds agents from the database; the sessions, the cards and the event numbering,
+its stream with it, die with the process) and on Redis (the dead node's keys survive, sessions, cards and the
+numbering's stream too; its heartbeat must expire first).
 """
 
 from __future__ import annotations
@@ -95,15 +97,17 @@ async def _configure(server: ServerProcess) -> None:
 @dataclass
 class Tab:
     """One browser tab of kim's desktop: logged in on the login form (the session cookie), ``/ws/agent`` opened
-    as ``desktop.js`` opens it (the cookie, the page's Origin, ``?since=`` the last sequence number seen). The
-    screen follows the protocol of ``cti.agents.ws``: a ``hello`` that is not ``resumed`` replaces the cards and
-    the numbering; a resumed one keeps them and the replayed events that follow apply; an event numbered at or
-    below the last one seen is skipped. (The protocol, not desktop.js line by line: on a resumed ``hello`` the
-    script takes ``last_seq`` at once, and so skips the replayed events.) ``events``: every message the server
-    sent, across connections."""
+    as ``desktop.js`` opens it (the cookie, the page's Origin, ``?since=`` the last sequence number seen and
+    ``&stream=`` the numbering it was seen on). With ``token``, an integration instead: the admin API token names
+    kim (``?agent=``) and needs no login. The screen follows the protocol of ``cti.agents.ws``: a ``hello`` that
+    is not ``resumed`` replaces the cards, the numbering and its stream; a resumed one keeps them and the replayed
+    events that follow apply; an event numbered at or below the last one seen is skipped. ``events``: every
+    message the server sent, across connections."""
 
     server: ServerProcess
+    token: str | None = None
     last_seq: int | None = None
+    stream: str | None = None
     cards: dict[str, dict[str, Any]] = field(default_factory=dict)
     hellos: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -115,10 +119,11 @@ class Tab:
         """Log in and load the desktop afresh (no number, no card); the ``hello``'s data."""
         await self.close()
         self._http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # unsafe: the host is an IP
-        form = {"username": AGENT, "password": PASSWORD, "next": "/agent"}
-        async with self._http.post(f"{self.server.base_url}/login", data=form, allow_redirects=False) as answer:
-            assert answer.status == 303, (answer.status, await answer.text())
-        self.last_seq, self.cards = None, {}
+        if self.token is None:
+            form = {"username": AGENT, "password": PASSWORD, "next": "/agent"}
+            async with self._http.post(f"{self.server.base_url}/login", data=form, allow_redirects=False) as answer:
+                assert answer.status == 303, (answer.status, await answer.text())
+        self.last_seq, self.stream, self.cards = None, None, {}
         return await self._connect()
 
     async def reconnect(self) -> dict[str, Any]:
@@ -162,9 +167,11 @@ class Tab:
         assert self._http is not None
         if self._reader is not None:
             await self.lost()
-        since = "" if self.last_seq is None else f"?since={self.last_seq}"
-        socket = await self._http.ws_connect(f"{self.server.base_url}/ws/agent{since}",
-                                             headers={"Origin": self.server.base_url})
+        query = {} if self.token is None else {"agent": AGENT}
+        if self.last_seq is not None and self.stream:
+            query |= {"since": str(self.last_seq), "stream": self.stream}
+        headers = {"Origin": self.server.base_url} if self.token is None else {"Authorization": f"Bearer {self.token}"}
+        socket = await self._http.ws_connect(f"{self.server.base_url}/ws/agent", params=query, headers=headers)
         message = await socket.receive(timeout=10)
         assert message.type is aiohttp.WSMsgType.TEXT, message
         self._receive(json.loads(message.data))
@@ -187,7 +194,7 @@ class Tab:
         if kind == "hello":
             self.hellos.append(data)
             if not data["resumed"]:
-                self.last_seq = data["last_seq"]
+                self.last_seq, self.stream = data["last_seq"], data["stream"]
                 self.cards = {card["call_id"]: dict(card) for card in data["cards"]}
         elif kind in ("call_ringing", "call_updated"):
             self.cards[data["call_id"]] = dict(data)
@@ -199,10 +206,11 @@ class Tab:
 
 @pytest.fixture
 async def tabs(server: ServerProcess) -> AsyncIterator[list[Tab]]:
-    """Kim's login (a user linked to the agent) and two tabs of her desktop open before the call."""
+    """Kim's login (a user linked to the agent), two tabs of her desktop and an integration on her events
+    (the admin API token), all open before the call."""
     await server.request_json("POST", "/api/users", {"username": AGENT, "password": PASSWORD, "role": "agent",
                                                      "agent_id": AGENT}, expect=201)
-    opened = [Tab(server), Tab(server)]
+    opened = [Tab(server), Tab(server), Tab(server, token=server.token)]
     try:
         for tab in opened:
             hello = await tab.open_page()
@@ -237,12 +245,17 @@ async def _lose_server(server: ServerProcess, tabs: list[Tab], call_id: str, sta
 
 
 def _assert_reconnected(server: ServerProcess, tab: Tab, hello: dict[str, Any]) -> None:
-    """On Redis the session outlived the server: the tab resumed on its socket. In memory it died with the
-    process: the handshake was refused, the agent logged in again and got a fresh desktop."""
+    """On Redis the session and the numbering's stream outlived the server: the tab resumed on its socket. In
+    memory the session died with the process: the handshake was refused, the agent logged in again and got a
+    fresh desktop; the integration's token still opened the socket, but its ``since`` is from a numbering that
+    started over (another stream): not resumed, it starts from the snapshot."""
+    before = tab.hellos[-2]["stream"]
     if _backend(server) == "redis":
-        assert tab.refused == [], tab.refused
+        assert (tab.refused, hello["stream"]) == ([], before), (tab.refused, hello)
     else:
-        assert (tab.refused, hello["resumed"]) == ([401], False), (tab.refused, hello)
+        refused = [] if tab.token else [401]
+        assert (tab.refused, hello["resumed"]) == (refused, False), (tab.refused, hello)
+        assert hello["stream"] != before, hello
 
 
 async def _off_screen(tabs: list[Tab], call_id: str) -> None:
@@ -424,7 +437,8 @@ async def test_killed_while_the_agent_rings(server: ServerProcess, ami: AmiClien
     row = await _one_closed_row(server, caller)
     figures["row_closed_after_restart_s"] = round(time.monotonic() - restarted, 2)
     assert (row.uniqueid, row.outcome, row.queue) == (call_id, "interrupted", QUEUE)
-    _assert_reconnected(server, tabs[1], await tabs[1].reconnect())  # a retry once the recovery was over
+    for tab in tabs[1:]:  # a retry once the recovery was over: the withdrawal is numbered after the restart
+        _assert_reconnected(server, tab, await tab.reconnect())
     await _off_screen(tabs, call_id)
     figures["desktop"] = _desktop_figures(tabs, call_id, seen)
     _assert_ring_withdrawn(server, tabs, call_id, seen)
@@ -489,7 +503,8 @@ async def test_killed_while_the_agent_talks(server: ServerProcess, ami: AmiClien
     row = await _one_closed_row(server, caller)
     assert row.uniqueid == call_id and row.outcome != "interrupted"  # closed by the voicemail script
     assert row.queue == QUEUE and row.agent_id == AGENT
-    _assert_reconnected(server, tabs[1], await tabs[1].reconnect())  # a retry once the recovery was over
+    for tab in tabs[1:]:  # a retry once the recovery was over
+        _assert_reconnected(server, tab, await tab.reconnect())
     await _off_screen(tabs, call_id)
     figures["desktop"] = _desktop_figures(tabs, call_id, seen)
     _assert_talk_ended(server, tabs, call_id, seen)

@@ -19,7 +19,18 @@ from cti.acd.model import AgentState
 from cti.acd.shared import CHANNEL as ACD_CHANNEL
 from cti.acd.shared import AgentBoard, AgentStatus
 from cti.agents import hub as hub_module
-from cti.agents.events import CARD_TTL_S, CARDS_KEY, CHANNEL, EVERYONE, AgentEvents, envelope, unwire, wire
+from cti.agents.events import (
+    CARD_TTL_S,
+    CARDS_KEY,
+    CHANNEL,
+    EVERYONE,
+    SEQ_KEY,
+    STREAM_KEY,
+    AgentEvents,
+    envelope,
+    unwire,
+    wire,
+)
 from cti.agents.hub import AgentHub, Buffered, agent_state_event
 from cti.state import InMemoryStateBackend, RedisStateBackend, StateUnavailable
 from cti.state.memory import Mailbox
@@ -55,6 +66,32 @@ async def test_emit_numbers_each_agents_events_on_its_own_increasing_scale(state
     assert (await events.last_seq("alice"), await events.last_seq("bob"), await events.last_seq("carol")) == (4, 1, 0)
     other_node = AgentEvents(state_nodes.nodes[-1])
     assert await other_node.emit("alice", "note", {}) == 5  # every node numbers one agent on one scale
+
+
+async def test_every_node_on_one_shared_state_counts_an_agent_on_one_stream(state_nodes: StateNodes) -> None:
+    """Redis: two server processes; memory: two nodes' events on one backend. Asked first at the same time,
+    set-if-absent picks one stream; it stays while the numbering goes on; each agent has their own."""
+    here, there = AgentEvents(state_nodes.backend), AgentEvents(state_nodes.nodes[-1])
+    streams = await asyncio.gather(*(events.stream("alice") for events in (here, there, here, there)))
+    assert len(set(streams)) == 1 and len(streams[0]) == 16
+    await here.emit("alice", "note", {})
+    await there.emit("alice", "note", {})
+    assert (await here.stream("alice"), await there.stream("alice")) == (streams[0], streams[0])
+    assert await state_nodes.nodes[-1].get(STREAM_KEY + "alice") == streams[0]  # kept beside the counter
+    assert await there.stream("bob") not in (streams[0], "")
+
+
+async def test_a_numbering_that_starts_over_has_a_new_stream(state_nodes: StateNodes) -> None:
+    """The counter lost with its stream (a flushed Redis), or a restart on the in-process state (a new one)."""
+    events = AgentEvents(state_nodes.backend)
+    await events.emit("alice", "note", {})
+    before = await events.stream("alice")
+    for key in (SEQ_KEY + "alice", STREAM_KEY + "alice"):
+        await state_nodes.backend.delete(key)
+    assert await events.emit("alice", "note", {}) == 1
+    assert await events.stream("alice") != before
+    restarted = AgentEvents(InMemoryStateBackend())
+    assert await restarted.emit("alice", "note", {}) == 1 and await restarted.stream("alice") != before
 
 
 def test_the_wire_form_carries_agent_and_sequence_without_decoding_the_json() -> None:

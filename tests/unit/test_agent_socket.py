@@ -121,6 +121,12 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def resume(tab: Tab, since: int | None = None) -> str:
+    """The query a desktop reconnects with: ``since`` (default: the ``hello``'s last number) on its stream."""
+    data = tab.hello["data"]
+    return f"?since={data['last_seq'] if since is None else since}&stream={data['stream']}"
+
+
 @contextlib.asynccontextmanager
 async def opened(server: DesktopServer, token: str | None = None, query: str = "",
                  **options: Any) -> AsyncIterator[Tab]:
@@ -218,6 +224,7 @@ async def test_hello_comes_first_then_the_state_commands_round_trip(server: Desk
         assert data["cards"] == []
         assert data["outcomes"] == list(AgentsSettings().outcomes)
         assert (data["last_seq"], data["resumed"], data["replayed"]) == (0, False, 0)
+        assert data["stream"] == await server.events.stream("alice")
 
         mark = len(tab.seen)
         login = await tab.command("login", {"extension": "agent7"}, cid="c1")
@@ -338,31 +345,78 @@ async def test_a_reconnect_with_since_gets_exactly_what_it_missed(server: Deskto
     events, hub = server.events, server.desktop.hub
     await events.emit("alice", "call_ringing", {"call_id": "r-0"})  # seen before the disconnect
     async with opened(server, alice) as first:
-        last = first.hello["data"]["last_seq"]
+        last, query = first.hello["data"]["last_seq"], resume(first)
     assert last == 1
     first_missed = await events.emit("alice", "call_ringing", {"call_id": "r-1"})
     second_missed = await events.emit("alice", "call_withdrawn", {"call_id": "r-1", "reason": "caller_hung_up"})
     assert (first_missed, second_missed) == (2, 3)
     await wait_until(lambda: hub.replay("alice", last, 3) is not None, "the hub to hold the missed events")
 
-    async with opened(server, alice, f"?since={last}") as again:
+    async with opened(server, alice, query) as again:
         hello = again.hello["data"]
         assert (hello["resumed"], hello["replayed"], hello["last_seq"]) == (True, 2, 3)
+        assert hello["stream"] == first.hello["data"]["stream"]  # the same numbering: resumed on it
         replayed = [await again.next(), await again.next()]
         assert [(e["type"], e["seq"], e["data"]["call_id"]) for e in replayed] == [
             ("call_ringing", 2, "r-1"), ("call_withdrawn", 3, "r-1")]
         assert await again.flushed(server) == []  # nothing else: not r-0, not twice
 
-    async with opened(server, alice, "?since=3") as current:  # up to date: resumed, nothing to replay
+    async with opened(server, alice, resume(again, 3)) as current:  # up to date: resumed, nothing to replay
         assert (current.hello["data"]["resumed"], current.hello["data"]["replayed"]) == (True, 0)
         assert await current.flushed(server) == []
 
 
 async def test_a_since_ahead_of_the_counter_starts_afresh(server: DesktopServer, alice: str) -> None:
-    """The shared state lost the counter (a Redis restart): what the desktop shows cannot be trusted."""
-    async with opened(server, alice, "?since=40") as tab:
+    """The counter went back on the same stream (it cannot, unless the state was tampered with): what the
+    desktop shows cannot be trusted."""
+    async with opened(server, alice) as first:
+        query = resume(first, 40)
+    async with opened(server, alice, query) as tab:
         hello = tab.hello["data"]
         assert (hello["resumed"], hello["replayed"], hello["last_seq"]) == (False, 0, 0)
+
+
+async def test_a_since_without_the_current_stream_starts_afresh(server: DesktopServer, alice: str) -> None:
+    """The rule: a ``since`` is honoured only with the stream it was counted on; any other stream, or none (a
+    client that never read ``hello``'s), gets the snapshot, even when the number itself could be replayed."""
+    events, hub = server.events, server.desktop.hub
+    await events.keep_card("alice", {"call_id": "s-1", "status": "ringing"})
+    await events.emit("alice", "call_ringing", {"call_id": "s-1", "status": "ringing"})
+    async with opened(server, alice) as first:
+        stream = first.hello["data"]["stream"]
+    assert isinstance(stream, str) and len(stream) >= 16
+    await events.emit("alice", "call_answered", {"call_id": "s-1"})
+    await wait_until(lambda: hub.replay("alice", 1, 2) is not None, "the hub to hold the missed event")
+    for query in ("?since=1", "?since=1&stream=", "?since=1&stream=0123456789abcdef", f"?since=1&stream={stream}x"):
+        async with opened(server, alice, query) as tab:
+            hello = tab.hello["data"]
+            assert (hello["resumed"], hello["replayed"], hello["last_seq"]) == (False, 0, 2), query
+            assert (hello["stream"], [card["call_id"] for card in hello["cards"]]) == (stream, ["s-1"]), query
+            assert await tab.flushed(server) == [], query  # no replay: the desktop starts from hello
+    async with opened(server, alice, f"?since=1&stream={stream}") as same:  # the same stream: resumed
+        assert (same.hello["data"]["resumed"], same.hello["data"]["replayed"]) == (True, 1)
+        assert [(event["type"], event["seq"]) for event in [await same.next()]] == [("call_answered", 2)]
+
+
+async def test_after_a_restart_on_the_in_process_state_an_old_since_is_not_resumed(desk: Desk) -> None:
+    """The fault seen with ``kill -9``: the ring was number 1 before, the recovery's withdrawal number 1 after;
+    an integration (its API token outlives the process) reconnecting with ``since=1`` kept the stale card. The
+    restarted numbering has another stream: the client is given the snapshot, with no card."""
+    async with desktop_server(desk) as before:
+        await before.events.keep_card("alice", {"call_id": "k-1", "status": "ringing"})
+        assert await before.events.emit("alice", "call_ringing", {"call_id": "k-1", "status": "ringing"}) == 1
+        async with opened(before, ADMIN_TOKEN, "?agent=alice") as tab:
+            assert [card["call_id"] for card in tab.hello["data"]["cards"]] == ["k-1"]
+            query = "?agent=alice&" + resume(tab).removeprefix("?")
+    restarted = await desk.restart()  # another process: the in-process state (counter, stream) starts over
+    await restarted.reload()
+    await restarted._seed_statuses()
+    async with desktop_server(desk) as after:
+        assert await after.events.emit("alice", "call_withdrawn", {"call_id": "k-1", "reason": "interrupted"}) == 1
+        async with opened(after, ADMIN_TOKEN, query) as again:
+            hello = again.hello["data"]
+            assert (hello["resumed"], hello["replayed"], hello["last_seq"], hello["cards"]) == (False, 0, 1, [])
+            assert hello["stream"] != tab.hello["data"]["stream"]
 
 
 async def test_a_reconnect_older_than_the_window_starts_afresh(desk: Desk) -> None:
@@ -370,14 +424,14 @@ async def test_a_reconnect_older_than_the_window_starts_afresh(desk: Desk) -> No
     async with desktop_server(desk, hub=AgentHub(desk.state, monotonic=clock, window_s=60.0)) as server:
         alice = await server.token("alice", agent_id="alice")
         async with opened(server, alice) as first:
-            last = first.hello["data"]["last_seq"]
+            last, query = first.hello["data"]["last_seq"], resume(first)
         await server.events.emit("alice", "call_ringing", {"call_id": "w-1"})
         newest = await server.events.emit("alice", "call_ended", {"call_id": "w-1", "talk_s": 5.0})
         await wait_until(lambda: server.desktop.hub.replay("alice", last, newest or 0) is not None,
                          "the hub to hold the missed events")
         clock.advance(61.0)
 
-        async with opened(server, alice, f"?since={last}") as again:
+        async with opened(server, alice, query) as again:
             hello = again.hello["data"]
             assert (hello["resumed"], hello["replayed"], hello["last_seq"]) == (False, 0, newest)
             assert await again.flushed(server) == []  # no replay: the desktop starts from hello

@@ -5,8 +5,8 @@
 (function () {
   const config = JSON.parse(document.getElementById("desk-config").textContent);
   const words = config.messages;
-  const state = { lastSeq: null, status: null, cards: new Map(), socket: null, retry: 0, pending: new Map(),
-                  nextId: 1, outcomes: config.outcomes };
+  const state = { lastSeq: null, stream: null, status: null, cards: new Map(), socket: null, retry: 0,
+                  pending: new Map(), nextId: 1, outcomes: config.outcomes };
 
   const $ = (selector, root) => (root || document).querySelector(selector);
   const t = (key, values) => {
@@ -25,9 +25,11 @@
   };
 
   // --- connection --------------------------------------------------------------------------------------
+  // A reconnect asks for what it missed after the last event shown, on the numbering (stream) it was counted on.
   function connect() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const since = state.lastSeq === null ? "" : "?since=" + state.lastSeq;
+    const since = state.lastSeq === null || !state.stream ? ""
+      : "?since=" + state.lastSeq + "&stream=" + encodeURIComponent(state.stream);
     const socket = new WebSocket(scheme + "//" + location.host + "/ws/agent" + since);
     state.socket = socket;
     setConnection("connecting");
@@ -90,13 +92,16 @@
   }
 
   const handlers = {
+    // Resumed: the screen and lastSeq (the since sent) stay, and the replayed events that follow apply on top.
+    // Not resumed: this snapshot, its numbering and its stream replace what was shown.
     hello(data) {
       state.retry = 0;
       setConnection("connected");
-      state.lastSeq = data.last_seq;
       $("#agent-name").textContent = data.agent ? data.agent.name || data.agent.id : "";
       if (data.outcomes) state.outcomes = data.outcomes;
       if (!data.resumed) {
+        state.lastSeq = data.last_seq;
+        state.stream = data.stream || null;
         state.cards.clear();
         for (const card of data.cards || []) state.cards.set(card.call_id, card);
       }
