@@ -76,10 +76,11 @@ def _add_models_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
-    from cti.allocator import limit_malloc_arenas, trim_free_memory_every
+    from cti.allocator import limit_malloc_arenas, pin_mmap_threshold, trim_free_memory_every
     from cti.app import build_app
 
     limit_malloc_arenas(settings.process.malloc_arenas)  # before any thread starts (the driver's, the executor's)
+    pin_mmap_threshold(settings.process.malloc_mmap_threshold_kib)
 
     async def run() -> None:
         app = build_app(settings)

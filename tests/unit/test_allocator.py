@@ -126,3 +126,36 @@ async def test_the_trim_loop_trims_on_its_period_and_zero_means_never(monkeypatc
     assert len(trims) >= 3
     assert load_settings(environ={}).process.malloc_trim_every_s == 60
     assert load_settings(environ={"CTI_PROCESS__MALLOC_TRIM_EVERY_S": "0"}).process.malloc_trim_every_s == 0
+
+
+MMAP_PROBE = """
+import ctypes, sys
+from cti.allocator import pin_mmap_threshold
+pinned = pin_mmap_threshold(int(sys.argv[1]))
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc.mallinfo2.restype = Info
+libc.free(libc.malloc(4 << 20))  # a big buffer mapped and freed: glibc's own threshold climbs to its size
+before = libc.mallinfo2().hblks
+block = libc.malloc(1 << 20)
+print(pinned, libc.mallinfo2().hblks - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc: Linux only")
+def test_a_pinned_threshold_keeps_later_big_buffers_out_of_the_heap() -> None:
+    def mapped(kib: int, **env: str) -> tuple[str, str]:
+        environ = {key: value for key, value in os.environ.items() if key != "MALLOC_MMAP_THRESHOLD_"} | env
+        done = subprocess.run([sys.executable, "-c", MMAP_PROBE, str(kib)], cwd=ROOT, env=environ,
+                              capture_output=True, text=True, timeout=60, check=True)
+        pinned, count = done.stdout.split()
+        return pinned, count
+
+    assert mapped(0) == ("False", "0")  # glibc's moving threshold: the next 1 MiB buffer comes from the heap
+    assert mapped(128) == ("True", "1")  # pinned: it gets pages of its own, returned when freed
+    assert mapped(128, MALLOC_MMAP_THRESHOLD_="8388608") == ("False", "0")  # the admin's setting wins
+    assert load_settings(environ={}).process.malloc_mmap_threshold_kib == 128
