@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
-from collections.abc import Collection, Sequence
+import signal
+import sys
+from collections.abc import Collection, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -44,3 +49,20 @@ def finish(outcome: dict[str, Any], table: str, json_path: Path | None, leave_ou
     print()
     print(table)
     raise SystemExit(0 if outcome["ok"] else 1)
+
+
+def run_stoppable(work: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(work)``, with SIGTERM cancelling it as Ctrl-C does: a bench that starts a server and places
+    calls is often stopped with ``kill`` (SIGINT is ignored in background jobs), and its cleanup (stopping the
+    server process, putting Asterisk's settings back) must still run. Exits with status 143 when stopped."""
+
+    async def stoppable() -> T:
+        task = asyncio.ensure_future(work)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await task
+
+    try:
+        return asyncio.run(stoppable())
+    except asyncio.CancelledError:
+        print("stopped (SIGTERM): cleaned up, no result", file=sys.stderr)
+        raise SystemExit(143) from None

@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench.common import finish, machine
+from bench.common import finish, machine, run_stoppable
 from bench.sipp import probes
 from bench.sipp.scenario import ScenarioError, SippRun, read_stats, render, write_credentials
 from bench.sipp.server import ROOT, Server, free_port
@@ -418,5 +418,5 @@ def arguments() -> argparse.Namespace:
 
 if __name__ == "__main__":
     options = arguments()
-    outcome = asyncio.run(main(options))
+    outcome = run_stoppable(main(options))
     finish(outcome, table(outcome), options.json)

@@ -36,14 +36,13 @@ no call failed and memory was flat (or the run too short to judge it), 1 otherwi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench.common import finish
+from bench.common import finish, run_stoppable
 from bench.soak_run.judging import EXPECTED
 from bench.soak_run.report import table
 from bench.soak_run.run import run_soak
@@ -81,5 +80,5 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     options = arguments()
-    outcome = asyncio.run(run_soak(options))
+    outcome = run_stoppable(run_soak(options))
     finish(outcome, table(outcome), options.json, leave_out=("samples",))
