@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import shutil
 import tempfile
 import time
@@ -33,11 +34,11 @@ async def run_soak(options: argparse.Namespace) -> dict[str, Any]:
     settings = load_settings(options.config)
     work = Path(tempfile.mkdtemp(prefix="cti-soak-"))
     (work / "models").mkdir()  # no speech model: voicemail tickets are filed "not transcribed", at once
-    calls = Calls(prefix=f"soak{int(time.time()) % 100_000:05d}")
+    media = private_media(settings.paths.media_dir)
+    calls = Calls(prefix=media.name)
     database_url = options.database_url or f"sqlite+aiosqlite:///{work}/soak.sqlite3"
     if options.postgres:
         database_url = await postgres_database(options.postgres, calls.prefix, create=True)
-    media = private_media(settings.paths.media_dir, calls.prefix)
     server = ServerProcess(database_url, work / "server.log",
                            {"CTI_TRANSCRIPTION__MODELS_DIR": str(work / "models"), "CTI_AGI__HOST": "127.0.0.1",
                             "CTI_PATHS__MEDIA_DIR": str(media)})
@@ -78,15 +79,15 @@ async def run_soak(options: argparse.Namespace) -> dict[str, Any]:
     finally:
         await server.stop()
         await ami.stop()
+        if options.postgres and not options.keep:  # also when the run is stopped (SIGTERM, Ctrl-C)
+            await postgres_database(options.postgres, calls.prefix, create=False)
+        if not options.keep_media:
+            shutil.rmtree(media, ignore_errors=True)
     result["ami_link_lost_at_s"] = link_lost
     if link_lost:
         result["ok"] = False
     result["server_log"] = probes.problems((work / "server.log").read_text(errors="replace").splitlines())
-    if options.postgres and not options.keep:
-        await postgres_database(options.postgres, calls.prefix, create=False)
     result["recordings_kept_in"] = str(media) if options.keep_media else None
-    if not options.keep_media:
-        shutil.rmtree(media, ignore_errors=True)
     result["files"] = str(work)
     if result["ok"] and not options.keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -149,10 +150,17 @@ async def postgres_database(server_url: str, name: str, *, create: bool) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
-def private_media(shared: Path, name: str) -> Path:
+def private_media(shared: Path) -> Path:
     """A media folder of our own inside the shared one (Asterisk sees the same path): the server's recordings
-    and its orphan recovery stay there, away from other runs' files; prompts are the shared ones."""
-    media = shared / name
-    media.mkdir()
-    (media / "prompts").symlink_to("../prompts")
-    return media
+    and its orphan recovery stay there, away from other runs' files; prompts are the shared ones. Its name
+    (``soak<5 digits>``, short: it prefixes channel ids) is also the run's id, claimed by creating the folder,
+    so soaks started in the same second do not take the same one."""
+    for _ in range(100):
+        media = shared / f"soak{random.randrange(100_000):05d}"
+        try:
+            media.mkdir()
+        except FileExistsError:
+            continue
+        (media / "prompts").symlink_to("../prompts")
+        return media
+    raise RuntimeError(f"no free soak folder name in {shared}")
