@@ -17,13 +17,13 @@ mapped is freed (up to 32 MiB), so after the first big buffer every later one of
 heap, and the holes those buffers leave under long-lived blocks stay resident. Fixing the threshold keeps them
 out of the heap; in the soak the free-but-held memory then stayed at ~1.4 MiB instead of climbing by ~11 MiB/h.
 
-Trims (``[process] malloc_trim_every_s``): hands the free pages inside the heap back to the system now and then.
-Why: glibc gives back only the free memory at the very top of its heap. Buffers of tens to hundreds of KiB
-(query results, JSON texts, SQLite's per-statement memory) come and go below long-lived blocks, so the holes
-they leave stay resident: in the soak the free-but-held memory kept rising (~11 MiB/h at 2 calls/s) while the
-memory in use stayed flat. ``malloc_trim(0)`` releases every whole free page, wherever it sits (the addresses
-stay reserved; the next allocation there faults a fresh zeroed page in). It takes the arena lock for about a
-millisecond on this server's heap, so once a minute costs nothing anyone can see.
+Trims (``[process] malloc_trim_every_s``): hands the whole free pages inside the heap back to the system now
+and then. glibc by itself gives back only the free memory at the very top of its heap; ``malloc_trim(0)``
+releases every whole free page wherever it sits (the addresses stay reserved; the next allocation there faults
+a fresh zeroed page in). It matters after a spike (a big report, a burst of calls): in the steady soak alone it
+gave back little, the holes there being spread among live blocks, which is what the pinned threshold prevents.
+It takes the arena lock for about a millisecond on this server's heap, so once a minute costs nothing anyone
+can see.
 
 ``glibc_mallopt`` is the one way this project tunes glibc's allocator (the benchmarks pin its thresholds too).
 """
