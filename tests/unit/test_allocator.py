@@ -57,11 +57,17 @@ for thread in threads:
 """
 
 
-def _new_arenas(limit: int, **env: str) -> tuple[str, int]:
-    environ = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"} | env
-    done = subprocess.run([sys.executable, "-c", PROBE, str(limit)], cwd=ROOT, env=environ, capture_output=True,
+def _probe(code: str, *args: str, unset: str = "", **env: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter (glibc's settings are per process; ``unset``: an allocator variable
+    of this environment left out, ``env`` added); the words it printed."""
+    environ = {key: value for key, value in os.environ.items() if key != unset} | env
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=environ, capture_output=True,
                           text=True, timeout=60, check=True)
-    limited, arenas = done.stdout.split()
+    return done.stdout.split()
+
+
+def _new_arenas(limit: int, **env: str) -> tuple[str, int]:
+    limited, arenas = _probe(PROBE, str(limit), unset="MALLOC_ARENA_MAX", **env)
     return limited, int(arenas)
 
 
@@ -108,16 +114,18 @@ print(before - freed, freed - resident_kib(), trimmed)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc and /proc: Linux only")
 def test_a_trim_gives_back_the_free_pages_held_inside_the_heap() -> None:
-    done = subprocess.run([sys.executable, "-c", TRIM_PROBE], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          check=True)
-    by_free, by_trim, trimmed = done.stdout.split()
+    by_free, by_trim, trimmed = _probe(TRIM_PROBE)
     assert int(by_free) < 5 * 1024  # free() alone kept the 50 MiB resident (the top is pinned)
     assert int(by_trim) > 40 * 1024 and trimmed == "True"
 
 
 async def test_the_trim_loop_trims_on_its_period_and_zero_means_never(monkeypatch: pytest.MonkeyPatch) -> None:
     trims: list[float] = []
-    monkeypatch.setattr(allocator, "trim_free_memory", lambda: trims.append(time.monotonic()) or True)
+    def trim() -> bool:
+        trims.append(time.monotonic())
+        return True
+
+    monkeypatch.setattr(allocator, "trim_free_memory", trim)
     await asyncio.wait_for(allocator.trim_free_memory_every(0), timeout=1)  # returns at once: trimming is off
     assert trims == []
     loop = asyncio.create_task(allocator.trim_free_memory_every(0.01))
@@ -149,10 +157,7 @@ print(pinned, libc.mallinfo2().hblks - before)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc: Linux only")
 def test_a_pinned_threshold_keeps_later_big_buffers_out_of_the_heap() -> None:
     def mapped(kib: int, **env: str) -> tuple[str, str]:
-        environ = {key: value for key, value in os.environ.items() if key != "MALLOC_MMAP_THRESHOLD_"} | env
-        done = subprocess.run([sys.executable, "-c", MMAP_PROBE, str(kib)], cwd=ROOT, env=environ,
-                              capture_output=True, text=True, timeout=60, check=True)
-        pinned, count = done.stdout.split()
+        pinned, count = _probe(MMAP_PROBE, str(kib), unset="MALLOC_MMAP_THRESHOLD_", **env)
         return pinned, count
 
     assert mapped(0) == ("False", "0")  # glibc's moving threshold: the next 1 MiB buffer comes from the heap
