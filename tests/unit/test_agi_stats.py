@@ -6,6 +6,7 @@ Counts and exclusions only: timings are never asserted in tests (bench/ivr_load.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cti.agi import AgiCommandError, AgiHangup, AgiSession, FastAgiServer, ScriptRegistry
-from cti.agi.stats import AgiStats, is_timed
+from cti.agi.stats import AgiStats, SampleWindow, is_timed
 from cti.app import build_app
 from cti.db.migrate import upgrade_async
 from cti.settings import AgiSettings
@@ -63,6 +64,27 @@ def test_percentiles_are_nearest_rank_in_milliseconds_over_the_window() -> None:
 def test_window_must_hold_a_sample() -> None:
     with pytest.raises(ValueError):
         AgiStats(window=0)
+
+
+def test_sample_window_keeps_the_last_samples_oldest_first_across_wraps() -> None:
+    window = SampleWindow(4)
+    assert window.values() == []
+    for n in range(1, 4):
+        window.add(float(n))
+    assert window.values() == [1.0, 2.0, 3.0]
+    for n in range(4, 11):  # wraps more than once
+        window.add(float(n))
+    assert window.values() == [7.0, 8.0, 9.0, 10.0]
+    assert window.filled == 4
+
+
+def test_sample_window_memory_is_taken_whole_at_construction() -> None:
+    """The soak reads any store that grows for hours as a leak: a full window must cost what an empty one did."""
+    window = SampleWindow(10_000)
+    empty = sys.getsizeof(window._ring)
+    for n in range(25_000):
+        window.add(n / 1000)
+    assert sys.getsizeof(window._ring) == empty >= 8 * 10_000
 
 
 @pytest.mark.parametrize(
