@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import logging
 import os
 
@@ -89,8 +90,10 @@ async def trim_free_memory_every(seconds: float) -> None:
         trim_free_memory()
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    """This process's C library when it is glibc (whose parameter numbers and functions these are)."""
+    """This process's C library when it is glibc (whose parameter numbers and functions these are); looked up
+    once, since the trim loop asks every minute for the life of the server."""
     try:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # noqa: B018  # present only in glibc
