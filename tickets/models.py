@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cti.db.base import Base, utcnow
@@ -22,6 +22,8 @@ JOB_STATES = ("pending", "running", "done", "failed")
 
 class Ticket(Base):
     __tablename__ = "tickets"
+    # a caller's tickets, newest first, for the screen pop (cti/agents/cards.py) on every call
+    __table_args__ = (Index("ix_tickets_caller_number_created_at", "caller_number", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str | None] = mapped_column(String(32), unique=True, default=None)
@@ -80,6 +82,8 @@ class Recording(Base):
     """A voicemail on disk, registered before anything else happens to it."""
 
     __tablename__ = "recordings"
+    # a caller's recordings, newest first, for the screen pop (cti/agents/cards.py) on every call
+    __table_args__ = (Index("ix_recordings_caller_number_created_at", "caller_number", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     path: Mapped[str] = mapped_column(String(255), unique=True)  # relative to the media folder

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cti.db.base import Base, utcnow
@@ -30,6 +30,9 @@ class CallRecord(Base):
     """One inbound call, written when Asterisk hands it over and updated until it ends."""
 
     __tablename__ = "calls"
+    # a caller's calls, newest first: the screen pop's recent calls and the ACD's preferred agent read these on
+    # every call; without it each read walked the whole table (docs/RELIABILITY.md, "Soak")
+    __table_args__ = (Index("ix_calls_caller_number_started_at", "caller_number", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
