@@ -97,7 +97,8 @@ class Recording(Base):
     ivr_path: Mapped[str] = mapped_column(Text, default="")
     duration_s: Mapped[float] = mapped_column(default=0.0)
     state: Mapped[str] = mapped_column(String(24), default="recorded", index=True)
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None)
+    # indexed: the voicemail recovery looks for the recordings not filed yet (ticket_id NULL) every few minutes
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

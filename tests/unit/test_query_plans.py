@@ -1,9 +1,9 @@
-"""A caller's history is read through the caller-number indexes (migration 0011), on SQLite and PostgreSQL.
+"""Reads that run on every call or every few minutes go through an index (migration 0011), on SQLite and PostgreSQL.
 
 The screen pop (recent calls, open tickets, voicemails) and the ACD's preferred agent read a caller's history on
-every call. Without an index on the number, each read walked the whole table (newest first, keeping the rows of
-that number): a cost that grows with the help desk's history, and the page churn the soak saw as memory growth.
-The statements are the ones the code really runs (captured from the engine), explained by the database itself.
+every call; the voicemail recovery looks for unfiled messages every few minutes. Without their indexes each read
+walked the whole table: a cost that grows with the help desk's history, and the page churn the soak saw as memory
+growth. The statements are the ones the code really runs (captured from the engine), explained by the database.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
@@ -21,6 +22,7 @@ from cti.contacts.directory import CallerDirectory
 from cti.db import Database
 from cti.db.models import CallRecord
 from tickets.models import Recording, Ticket
+from tickets.voicemail.recordings import recover_orphans
 
 CALLER = "+33612345678"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -45,15 +47,19 @@ def captured(db: Database) -> Iterator[list[tuple[str, Any]]]:
 
 
 async def _seed(db: Database) -> None:
-    """Enough rows of other callers that a planner with statistics would still rather scan than not."""
+    """300 other callers, each with a call, an open ticket and a voicemail (filed in that ticket but every
+    10th, not filed yet): enough rows that a planner with statistics would rather use an index than scan."""
     async with db.session() as session:
         for n in range(300):
             number = f"+3361{n:07d}"
             at = T0 - timedelta(minutes=n)
             session.add(CallRecord(uniqueid=f"old.{n}", channel=f"PJSIP/t-{n}", caller_number=number, started_at=at,
                                    answered_at=at, agent_id="bob"))
-            session.add(Ticket(subject=f"t{n}", caller_number=number, status="open", created_at=at))
-            session.add(Recording(path=f"vm/{n}.wav", caller_number=number, created_at=at))
+            ticket = Ticket(subject=f"t{n}", caller_number=number, status="open", created_at=at)
+            session.add(ticket)
+            await session.flush()
+            session.add(Recording(path=f"vm/{n}.wav", caller_number=number, created_at=at,
+                                  ticket_id=None if n % 10 == 0 else ticket.id))
         session.add(CallRecord(uniqueid="now", channel="PJSIP/t-now", caller_number=CALLER, started_at=T0))
     async with db.engine.begin() as conn:  # committed: PostgreSQL's statistics are transactional
         if conn.dialect.name == "postgresql":  # its statistics, as autovacuum keeps them on a live desk
@@ -102,3 +108,18 @@ async def test_the_preferred_agent_lookup_reads_the_caller_index(database: Datab
 
     plans = await _history_reads(database, statements)
     assert HISTORY_TABLES["calls"] in plans["calls"], plans
+
+
+async def test_the_voicemail_recovery_finds_unfiled_messages_through_an_index(
+    database: Database, tmp_path: Path
+) -> None:
+    await _seed(database)
+    with captured(database) as statements:
+        recovery = await recover_orphans(database, tmp_path)
+    assert recovery.jobs_added == 30  # the unfiled voicemails had no transcription job: each got one
+
+    plans = [await _plan(database, statement, parameters) for statement, parameters in statements
+             if "recordings.ticket_id IS NULL" in statement and "transcription_jobs" in statement]
+    assert plans, "the recovery's query was not seen"
+    for plan in plans:
+        assert "ix_recordings_ticket_id" in plan, plan
