@@ -16,12 +16,8 @@ on the same rows; both must give the same card and agent. Medians (``time.perf_c
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -32,14 +28,12 @@ from sqlalchemy import Table, delete, insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench.common import machine
+from bench.common import run_sized_bench
 from cti.acd.records import last_agent_for
 from cti.agents.cards import CardBuilder, RingingCall
 from cti.contacts.directory import CallerDirectory
-from cti.db import Database, make_database
-from cti.db.migrate import upgrade
+from cti.db import Database
 from cti.db.models import CallRecord
-from cti.settings import DatabaseSettings
 from tickets.models import Recording, Ticket
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -137,14 +131,6 @@ async def measure(db: Database, count: int, repeats: int) -> dict[str, Any]:
             **{kind: compared(indexed[kind], bare[kind]) for kind in CALLERS}}
 
 
-async def run(url: str, sizes: list[int], repeats: int) -> list[dict[str, Any]]:
-    db = make_database(DatabaseSettings(url=url))
-    try:
-        return [await measure(db, count, repeats) for count in sizes]
-    finally:
-        await db.close()
-
-
 def table(results: list[dict[str, Any]]) -> str:
     lines = ["| calls | caller | card, indexed ms | card, without ms | ratio | preferred agent, indexed ms "
              "| preferred agent, without ms | ratio |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
@@ -157,22 +143,7 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", default="1000,10000,100000", help="calls in the database, comma-separated")
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--url", help="a migrated database (default: a new SQLite file); its history is deleted")
-    args = parser.parse_args()
-    sizes = [int(size) for size in args.rows.split(",")]
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.url or f"sqlite+aiosqlite:///{folder}/bench.sqlite3"
-        if not args.url:
-            upgrade(DatabaseSettings(url=url))
-        results = asyncio.run(run(url, sizes, args.repeats))
-    print(json.dumps({"machine": machine(), "database": url.split(":", 1)[0], "results": results}, indent=2))
-    print(table(results))
-    return 0 if all(r["same_results"] for r in results) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run_sized_bench(__doc__ or "", rows="1000,10000,100000", repeats=30, measure=measure, table=table,
+                    check="same_results",
+                    url_help="a migrated database (default: a new SQLite file); its history is deleted")

@@ -1,16 +1,22 @@
-"""What every benchmark prints about the machine, the one percentile definition they share, and how a run ends."""
+"""What every benchmark prints about the machine, the one percentile definition they share, how a run ends, and
+the database the benches that fill one with N rows run on."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
 import platform
 import signal
 import sys
-from collections.abc import Collection, Coroutine, Sequence
+import tempfile
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from cti.db import Database
 
 T = TypeVar("T")
 
@@ -66,3 +72,42 @@ def run_stoppable(work: Coroutine[Any, Any, T]) -> T:
     except asyncio.CancelledError:
         print("stopped (SIGTERM): cleaned up, no result", file=sys.stderr)
         raise SystemExit(143) from None
+
+
+def measure_on_database(url: str | None, sizes: Sequence[int],
+                        measure: Callable[[Database, int], Awaitable[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """``measure(db, size)`` for each size in turn, on the migrated database at ``url`` or, without one, on a new
+    SQLite file migrated here and removed afterwards."""
+    from cti.db import make_database
+    from cti.db.migrate import upgrade
+    from cti.settings import DatabaseSettings
+
+    async def each_size(target: str) -> list[dict[str, Any]]:
+        db = make_database(DatabaseSettings(url=target))
+        try:
+            return [await measure(db, size) for size in sizes]
+        finally:
+            await db.close()
+
+    with tempfile.TemporaryDirectory() as folder:
+        target = url or f"sqlite+aiosqlite:///{folder}/bench.sqlite3"
+        if not url:
+            upgrade(DatabaseSettings(url=target))
+        return asyncio.run(each_size(target))
+
+
+def run_sized_bench(doc: str, *, rows: str, repeats: int, url_help: str,
+                    measure: Callable[[Database, int, int], Awaitable[dict[str, Any]]],
+                    table: Callable[[list[dict[str, Any]]], str], check: str) -> None:
+    """The command line of a bench that fills a database with N rows (``--rows``, ``--repeats``, ``--url``):
+    ``measure(db, size, repeats)`` for each size, then ``finish``; the run is ok when every result's ``check``
+    key is true."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--rows", default=rows, help="sizes, comma-separated")
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--url", help=url_help)
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.rows.split(",")]
+    results = measure_on_database(args.url, sizes, lambda db, size: measure(db, size, args.repeats))
+    finish({"machine": machine(), "database": (args.url or "sqlite+aiosqlite").split(":", 1)[0], "results": results,
+            "ok": all(result[check] for result in results)}, table(results), None)

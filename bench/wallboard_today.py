@@ -19,12 +19,8 @@ of each kind, traced apart from the timed ones. Both reads are checked to give t
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import statistics
 import sys
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Awaitable
@@ -37,11 +33,10 @@ from sqlalchemy import delete, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench.common import machine
-from cti.db import Database, make_database
-from cti.db.migrate import upgrade
+from bench.common import run_sized_bench
+from cti.db import Database
 from cti.db.models import CallRecord
-from cti.settings import DatabaseSettings, SupervisionSettings
+from cti.settings import SupervisionSettings
 from cti.supervision.reports import FACT_COLUMNS, CallFacts, Figures, day_bounds, figures_by, targets
 from cti.supervision.today_figures import TodayFigures
 
@@ -141,14 +136,6 @@ async def measure(db: Database, count: int, repeats: int) -> dict[str, Any]:
             "full_recount_peak_kib": round(await peak_kib(TodayFigures(db, SETTINGS).read(LEVELS, now)))}
 
 
-async def run(url: str, sizes: list[int], repeats: int) -> list[dict[str, Any]]:
-    db = make_database(DatabaseSettings(url=url))
-    try:
-        return [await measure(db, count, repeats) for count in sizes]
-    finally:
-        await db.close()
-
-
 def table(results: list[dict[str, Any]]) -> str:
     lines = ["| rows today | old read ms | incremental ms | ratio | full recount ms | old peak KiB "
              "| incremental peak KiB | recount peak KiB |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -158,22 +145,7 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", default="1000,10000,50000", help="sizes, comma-separated")
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--url", help="an empty migrated database (default: a new SQLite file); its calls are deleted")
-    args = parser.parse_args()
-    sizes = [int(size) for size in args.rows.split(",")]
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.url or f"sqlite+aiosqlite:///{folder}/bench.sqlite3"
-        if not args.url:
-            upgrade(DatabaseSettings(url=url))
-        results = asyncio.run(run(url, sizes, args.repeats))
-    print(json.dumps({"machine": machine(), "database": url.split(":", 1)[0], "results": results}, indent=2))
-    print(table(results))
-    return 0 if all(r["same_figures"] for r in results) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run_sized_bench(__doc__ or "", rows="1000,10000,50000", repeats=15, measure=measure, table=table,
+                    check="same_figures",
+                    url_help="an empty migrated database (default: a new SQLite file); its calls are deleted")
