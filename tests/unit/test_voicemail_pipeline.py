@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from tickets.service import TicketService, as_utc
 from tickets.transcription.errors import AudioTooLong, AudioUnreadable, ModelMissing, WorkerCrashed
 from tickets.transcription.pool import VoskTranscriber
 from tickets.types import Transcriber
+from tickets.voicemail import recordings as recordings_module
 from tickets.voicemail.jobs import JobStore
 from tickets.voicemail.pipeline import MAX_BACKOFF_S, VoicemailPipeline
 
@@ -281,6 +283,29 @@ async def test_orphans_are_recovered_on_start(database: Database, media: Path) -
     assert sorted(p.name for p in day.iterdir()) == ["1732350000.9-0a1b2c3d.wav"]
     assert await pipeline.run_once() == 2
     assert len(await _all(database, Ticket)) == 2
+
+
+async def test_a_day_with_more_files_than_a_scan_chunk_is_recovered_whole(
+    database: Database, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan reads a day SCAN_CHUNK names at a time (its memory must not grow with the day): registered,
+    unregistered and too-young files fall in different chunks, and every orphan old enough gets its row once."""
+    monkeypatch.setattr(recordings_module, "SCAN_CHUNK", 3)
+    registered = [(await add_recording(database, media, 0.5, uniqueid=f"1732350000.{n}"))[1] for n in range(4)]
+    day = registered[0].parent
+    orphans = [write_wav(day / f"1732351111.{n}-0000000{n}.wav", 0.5) for n in range(5)]
+    young = write_wav(day / "1732352222.1-00000009.wav", 0.5)
+    old = time.time() - 600
+    for wav in [*registered, *orphans]:
+        os.utime(wav, (old, old))
+
+    pipeline = _pipeline(database, media, FakeTranscriber(), orphan_grace_s=120)
+    assert (await pipeline.recover()).files_registered == 5
+    assert (await pipeline.recover()).files_registered == 0
+    paths = {recording.path for recording in await _all(database, Recording)}
+    assert {wav.relative_to(media).as_posix() for wav in [*registered, *orphans]} == paths
+    assert young.relative_to(media).as_posix() not in paths
+    assert (await pipeline.recover(min_age_s=0)).files_registered == 1
 
 
 async def test_young_files_are_left_to_the_live_call(database: Database, media: Path) -> None:

@@ -16,10 +16,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 import secrets
 import time
 import wave
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -44,6 +46,7 @@ FOLDER_MODE = 0o2775  # group-writable and setgid: Asterisk writes here as anoth
 _UNSAFE = re.compile(r"[^0-9A-Za-z.]")
 _DAY_PARTS = (4, 2, 2)  # YYYY / MM / DD
 _NOT_SIDECAR = ("path", "duration_s")  # the file itself is the authority for these
+SCAN_CHUNK = 500  # WAV names a recovery scan checks against the database at a time
 
 
 @dataclass(frozen=True)
@@ -229,22 +232,42 @@ def _day_folders(root: Path, recent_days: int | None) -> list[Path]:
 
 
 async def _register_day(db: Database, media_dir: Path, day: Path, cutoff: float, max_attempts: int) -> int:
+    """Register the day folder's WAVs that have no row, ``SCAN_CHUNK`` names at a time: the scan runs every few
+    minutes, and its memory must not grow with the number of messages the day holds."""
     prefix = day.relative_to(media_dir).as_posix() + "/"
-    async with db.session() as session:
-        known = set(await session.scalars(select(Recording.path).where(Recording.path.startswith(prefix))))
-    orphans = await asyncio.to_thread(_orphans_in, day, prefix, known, cutoff)
-    for info in orphans:
-        await register_recording(db, info, max_attempts=max_attempts)
-        sidecar_path(media_dir / info.path).unlink(missing_ok=True)
-    return len(orphans)
+    registered = 0
+    chunks = _wav_name_chunks(day)
+    while (names := await asyncio.to_thread(next, chunks, None)) is not None:
+        async with db.session() as session:
+            known = set(await session.scalars(
+                select(Recording.path).where(Recording.path.in_([prefix + name for name in names]))))
+        unknown = [name for name in names if prefix + name not in known]
+        for info in await asyncio.to_thread(_orphans_in, day, prefix, unknown, cutoff):
+            await register_recording(db, info, max_attempts=max_attempts)
+            sidecar_path(media_dir / info.path).unlink(missing_ok=True)
+            registered += 1
+    await asyncio.to_thread(_drop_stale_sidecars, day, cutoff)
+    return registered
 
 
-def _orphans_in(day: Path, prefix: str, known: set[str], cutoff: float) -> list[RecordingInfo]:
-    """Unregistered WAVs of one day folder old enough not to belong to a live call (file I/O: a thread)."""
-    orphans = [_orphan_info(wav, prefix + wav.name) for wav in sorted(day.glob("*.wav"))
-               if prefix + wav.name not in known and not _newer_than(wav, cutoff)]
-    _drop_stale_sidecars(day, cutoff)
-    return orphans
+def _wav_name_chunks(day: Path) -> Iterator[list[str]]:
+    """The names of the folder's WAVs, ``SCAN_CHUNK`` at a time, read as the folder is listed (file I/O: each
+    chunk is pulled from a thread)."""
+    with os.scandir(day) as entries:
+        chunk: list[str] = []
+        for entry in entries:
+            if entry.name.endswith(".wav"):
+                chunk.append(entry.name)
+                if len(chunk) == SCAN_CHUNK:
+                    yield sorted(chunk)
+                    chunk = []
+        if chunk:
+            yield sorted(chunk)
+
+
+def _orphans_in(day: Path, prefix: str, names: list[str], cutoff: float) -> list[RecordingInfo]:
+    """Of these unregistered WAVs, the ones old enough not to belong to a live call (file I/O: a thread)."""
+    return [_orphan_info(day / name, prefix + name) for name in names if not _newer_than(day / name, cutoff)]
 
 
 def _orphan_info(wav: Path, relative: str) -> RecordingInfo:
@@ -262,7 +285,10 @@ def _newer_than(path: Path, cutoff: float) -> bool:
 
 
 def _drop_stale_sidecars(day: Path, cutoff: float) -> None:
-    """A sidecar whose take never produced audio (caller left before the beep) is just litter."""
-    for sidecar in day.glob("*.json"):
+    """A sidecar whose take never produced audio (caller left before the beep) is just litter. The folder is
+    read as it is listed (``Path.glob`` would hold an entry for each of the day's files at once)."""
+    with os.scandir(day) as entries:
+        sidecars = [day / entry.name for entry in entries if entry.name.endswith(".json")]  # few: live takes
+    for sidecar in sidecars:
         if not sidecar.with_suffix(".wav").exists() and not _newer_than(sidecar, cutoff):
             sidecar.unlink(missing_ok=True)
