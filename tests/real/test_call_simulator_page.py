@@ -25,10 +25,11 @@ CALLER = "0612345678"
 
 
 async def _menu_playing(events: EventLog, prompt: str, timeout: float = 30) -> str:
-    """The uniqueid of the channel on which Asterisk started streaming ``prompt``."""
+    """The uniqueid of the channel on which Asterisk started streaming ``prompt`` to our caller (other runs may
+    share this Asterisk and play the same menus to theirs)."""
     async with asyncio.timeout(timeout):
         while True:
-            started = [event for event in events.matching("AGIExecStart")
+            started = [event for event in events.matching("AGIExecStart", CallerIDNum=CALLER)
                        if f"/{prompt} " in event.get("Command", "") + " " and event.get("Command", "").startswith(
                            "STREAM FILE")]
             if started:
