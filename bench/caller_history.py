@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +27,7 @@ from sqlalchemy import Table, delete, insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench.common import run_sized_bench
+from bench.common import run_sized_bench, timed
 from cti.acd.records import last_agent_for
 from cti.agents.cards import CardBuilder, RingingCall
 from cti.contacts.directory import CallerDirectory
@@ -86,11 +85,7 @@ async def fill(db: Database, count: int) -> None:
 
 async def median_ms(work: Callable[[], Awaitable[Any]], repeats: int) -> tuple[float, Any]:
     result = await work()  # warm (statement cache, pages)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        await work()
-        times.append(time.perf_counter() - start)
+    times = [(await timed(work()))[1] for _ in range(repeats)]
     return round(1000 * statistics.median(times), 3), result
 
 

@@ -1,5 +1,5 @@
-"""What every benchmark prints about the machine, the one percentile definition they share, how a run ends, and
-the database the benches that fill one with N rows run on."""
+"""What every benchmark prints about the machine, the one percentile definition they share, how one awaited step
+is timed, how a run ends, and the database the benches that fill one with N rows run on."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import platform
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,6 +45,13 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "load_before": os.getloadavg()[0],
     }
+
+
+async def timed(work: Awaitable[T]) -> tuple[T, float]:
+    """``work``'s result and the seconds it took (``time.perf_counter``)."""
+    start = time.perf_counter()
+    result = await work
+    return result, time.perf_counter() - start
 
 
 def finish(outcome: dict[str, Any], table: str, json_path: Path | None, leave_out: Collection[str] = ()) -> None:

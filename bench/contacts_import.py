@@ -19,13 +19,12 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench.common import machine
+from bench.common import machine, timed
 from cti.contacts.csv_export import export_csv
 from cti.contacts.csv_import import import_csv, read_csv
 from cti.contacts.store import ContactStore
@@ -55,12 +54,6 @@ def generate(rows: int, seed: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-async def timed(work: Callable[[], Awaitable[T]]) -> tuple[T, float]:
-    start = time.perf_counter()
-    result = await work()
-    return result, time.perf_counter() - start
-
-
 async def run(url: str, data: bytes) -> dict[str, Any]:
     db = make_database(DatabaseSettings(url=url))
     store = ContactStore(db, "FR", LEVELS)
@@ -70,12 +63,10 @@ async def run(url: str, data: bytes) -> dict[str, Any]:
         rows = read_csv(data, "FR", LEVELS)
         phases["check"] = {"seconds": round(time.perf_counter() - start, 2), "rows": len(rows)}
         for name, dry_run in (("dry-run", True), ("import", False), ("reimport", False)):
-            start = time.perf_counter()
-            report = await import_csv(store, data, dry_run=dry_run)
-            seconds = time.perf_counter() - start
+            report, seconds = await timed(import_csv(store, data, dry_run=dry_run))
             phases[name] = {"seconds": round(seconds, 2), "created": report.created, "updated": report.updated,
                             "unchanged": report.unchanged}
-        text, seconds = await timed(lambda: export_csv(db))
+        text, seconds = await timed(export_csv(db))
         phases["export"] = {"seconds": round(seconds, 2), "bytes": len(text.encode())}
     finally:
         await db.close()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
 import tracemalloc
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
@@ -33,7 +32,7 @@ from sqlalchemy import delete, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench.common import run_sized_bench
+from bench.common import run_sized_bench, timed
 from cti.db import Database
 from cti.db.models import CallRecord
 from cti.settings import SupervisionSettings
@@ -97,12 +96,6 @@ async def call_ends(db: Database, index: int, now: datetime) -> None:
         await session.execute(insert(CallRecord), [row(index, now - timedelta(seconds=90), now)])
 
 
-async def timed(work: Awaitable[Any]) -> float:
-    start = time.perf_counter()
-    await work
-    return time.perf_counter() - start
-
-
 async def peak_kib(work: Awaitable[Any]) -> float:
     tracemalloc.start()
     try:
@@ -122,10 +115,10 @@ async def measure(db: Database, count: int, repeats: int) -> dict[str, Any]:
         now += timedelta(seconds=1)
         await call_ends(db, count + repeat, now)
         if repeat:  # the first round is a warm-up
-            old.append(await timed(old_read(db, now)))
-            incremental.append(await timed(kept.read(LEVELS, now)))
+            old.append((await timed(old_read(db, now)))[1])
+            incremental.append((await timed(kept.read(LEVELS, now)))[1])
     same = await kept.read(LEVELS, now) == await old_read(db, now)
-    recount = [await timed(TodayFigures(db, SETTINGS).read(LEVELS, now)) for _ in range(3)]
+    recount = [(await timed(TodayFigures(db, SETTINGS).read(LEVELS, now)))[1] for _ in range(3)]
     return {"rows": count, "repeats": repeats, "same_figures": same,
             "old_ms": round(1000 * statistics.median(old), 2),
             "incremental_ms": round(1000 * statistics.median(incremental), 2),
