@@ -78,14 +78,18 @@ def is_timed(line: bytes) -> bool:
 class AgiStats:
     """The recorder one ``FastAgiServer`` shares with its sessions (event-loop thread only)."""
 
-    __slots__ = ("_commands", "_setups", "commands_total", "setups_total", "window")
+    __slots__ = ("_commands", "_setups", "commands_total", "setups_total")
 
     def __init__(self, window: int = WINDOW) -> None:
-        self.window = window
         self._commands = SampleWindow(window)
         self._setups = SampleWindow(window)
         self.commands_total = 0
         self.setups_total = 0
+
+    @property
+    def window(self) -> int:
+        """Samples kept per series."""
+        return self._commands.size
 
     def record_command(self, seconds: float) -> None:
         self._commands.add(seconds)
