@@ -21,7 +21,7 @@ import re
 import secrets
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -236,21 +236,21 @@ async def _register_day(db: Database, media_dir: Path, day: Path, cutoff: float,
     minutes, and its memory must not grow with the number of messages the day holds."""
     prefix = day.relative_to(media_dir).as_posix() + "/"
     registered = 0
-    chunks = _wav_name_chunks(day)
-    while (names := await asyncio.to_thread(next, chunks, None)) is not None:
-        async with db.session() as session:
-            known = set(await session.scalars(
-                select(Recording.path).where(Recording.path.in_([prefix + name for name in names]))))
-        unknown = [name for name in names if prefix + name not in known]
-        for info in await asyncio.to_thread(_orphans_in, day, prefix, unknown, cutoff):
-            await register_recording(db, info, max_attempts=max_attempts)
-            sidecar_path(media_dir / info.path).unlink(missing_ok=True)
-            registered += 1
+    with contextlib.closing(_wav_name_chunks(day)) as chunks:  # the folder is closed even if the database fails
+        while (names := await asyncio.to_thread(next, chunks, None)) is not None:
+            async with db.session() as session:
+                known = set(await session.scalars(
+                    select(Recording.path).where(Recording.path.in_([prefix + name for name in names]))))
+            unknown = [name for name in names if prefix + name not in known]
+            for info in await asyncio.to_thread(_orphans_in, day, prefix, unknown, cutoff):
+                await register_recording(db, info, max_attempts=max_attempts)
+                sidecar_path(media_dir / info.path).unlink(missing_ok=True)
+                registered += 1
     await asyncio.to_thread(_drop_stale_sidecars, day, cutoff)
     return registered
 
 
-def _wav_name_chunks(day: Path) -> Iterator[list[str]]:
+def _wav_name_chunks(day: Path) -> Generator[list[str], None, None]:
     """The names of the folder's WAVs, ``SCAN_CHUNK`` at a time, read as the folder is listed (file I/O: each
     chunk is pulled from a thread)."""
     with os.scandir(day) as entries:
