@@ -4,6 +4,7 @@ one ticket with its audio, through failures, retries, concurrent runners and a r
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -306,6 +307,33 @@ async def test_a_day_with_more_files_than_a_scan_chunk_is_recovered_whole(
     assert {wav.relative_to(media).as_posix() for wav in [*registered, *orphans]} == paths
     assert young.relative_to(media).as_posix() not in paths
     assert (await pipeline.recover(min_age_s=0)).files_registered == 1
+
+
+async def test_a_scan_leaves_no_chunk_of_paths_to_the_collector(
+    database: Database, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan runs every few minutes over the whole day: a chunk's paths must be freed when the chunk is done,
+    not kept alive by reference cycles until Python's collector happens to run (the soak saw the memory climb
+    scan after scan, docs/RELIABILITY.md)."""
+    monkeypatch.setattr(recordings_module, "SCAN_CHUNK", 3)
+    for n in range(7):
+        await add_recording(database, media, 0.5, uniqueid=f"1732360000.{n}")
+    pipeline = _pipeline(database, media, FakeTranscriber(), orphan_grace_s=0)
+    await pipeline.recover()  # the first run compiles and caches what later runs reuse
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        await pipeline.recover()
+        gc.collect()
+        held = [item for item in gc.garbage
+                if isinstance(item, list) and any(isinstance(path, str) and path.startswith("recordings/")
+                                                  for path in item)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert held == []
 
 
 async def test_young_files_are_left_to_the_live_call(database: Database, media: Path) -> None:

@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from cti.db import Database
@@ -47,6 +47,10 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z.]")
 _DAY_PARTS = (4, 2, 2)  # YYYY / MM / DD
 _NOT_SIDECAR = ("path", "duration_s")  # the file itself is the authority for these
 SCAN_CHUNK = 500  # WAV names a recovery scan checks against the database at a time
+# Which of a chunk's paths have a row. Built once, the paths passed when it runs: a statement built around a
+# chunk's list keeps it in SQLAlchemy's reference cycles until the collector runs, and scan after scan those
+# 500-string lists piled up (docs/RELIABILITY.md, "Soak").
+_REGISTERED_AMONG = select(Recording.path).where(Recording.path.in_(bindparam("paths", expanding=True)))
 
 
 @dataclass(frozen=True)
@@ -239,8 +243,7 @@ async def _register_day(db: Database, media_dir: Path, day: Path, cutoff: float,
     with contextlib.closing(_wav_name_chunks(day)) as chunks:  # the folder is closed even if the database fails
         while (names := await asyncio.to_thread(next, chunks, None)) is not None:
             async with db.session() as session:
-                known = set(await session.scalars(
-                    select(Recording.path).where(Recording.path.in_([prefix + name for name in names]))))
+                known = set(await session.scalars(_REGISTERED_AMONG, {"paths": [prefix + name for name in names]}))
             unknown = [name for name in names if prefix + name not in known]
             for info in await asyncio.to_thread(_orphans_in, day, prefix, unknown, cutoff):
                 await register_recording(db, info, max_attempts=max_attempts)
