@@ -21,6 +21,7 @@ from cti.ami import AmiClient
 from cti.audit import http as audit_http
 from cti.audit.middleware import AUDIT_DB_KEY
 from cti.channels import ChannelTracker
+from cti.collector import CollectorWatch
 from cti.contacts import http as contacts_http
 from cti.db import Database, make_database
 from cti.db.base import utcnow
@@ -60,6 +61,7 @@ class CtiApp:
     acd: AcdService | None = None
     desktop: Desktop | None = None
     supervision: Supervision | None = None
+    collector: CollectorWatch = field(default_factory=CollectorWatch)
     web_app: web.Application = field(init=False)
     _runner: web.AppRunner | None = field(default=None, init=False)
 
@@ -82,6 +84,7 @@ class CtiApp:
             add_supervision_routes(self.web_app, self.supervision)
 
     async def start(self) -> None:
+        self.collector.start()
         await self.ami.start()  # connects in the background; calls are served even while Asterisk is down
         if self.acd is not None:
             await self.acd.start()
@@ -121,6 +124,7 @@ class CtiApp:
         await self.ami.stop()
         await self.state.close()
         await self.db.close()
+        self.collector.stop()
 
     async def status(self) -> dict[str, Any]:
         database, state = await asyncio.gather(_probe(self.db.ping()), _probe(self.state.ping()))
@@ -128,7 +132,7 @@ class CtiApp:
         agi = {"port": self.agi.port, "active_sessions": self.agi.active_sessions, **self.agi.stats.snapshot()}
         healthy = database["ok"] and state["ok"] and ami["connected"]
         return {"version": __version__, "healthy": healthy, "ami": ami, "agi": agi,
-                "database": database, "state": state}
+                "database": database, "state": state, "collector": self.collector.as_dict()}
 
 
 async def _probe(check: Any) -> dict[str, Any]:

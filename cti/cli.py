@@ -19,6 +19,7 @@ from cti.settings import CONFIG_ENV, Settings, SettingsError, load_settings
 from cti.users import cli as users_cli
 
 DEMO_PASSWORD_ENV = "CTI_DEMO_PASSWORD"
+log = logging.getLogger(__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,6 +79,7 @@ def _add_models_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from cti.allocator import limit_malloc_arenas, pin_mmap_threshold, trim_free_memory_every
     from cti.app import build_app
+    from cti.collector import freeze_startup_objects
 
     limit_malloc_arenas(settings.process.malloc_arenas)  # before any thread starts (the driver's, the executor's)
     pin_mmap_threshold(settings.process.malloc_mmap_threshold_kib)
@@ -89,6 +91,9 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await app.start()
+        if settings.process.gc_freeze:
+            log.info("%d objects kept for the process's life frozen out of the collector's reach",
+                     freeze_startup_objects())
         trimming = asyncio.create_task(trim_free_memory_every(settings.process.malloc_trim_every_s))
         await stop.wait()
         trimming.cancel()

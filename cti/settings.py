@@ -74,11 +74,14 @@ class ProcessSettings(_Section):
     """The server process itself. ``malloc_arenas``: at most this many glibc malloc arenas (0: glibc's default);
     ``malloc_mmap_threshold_kib``: blocks this large or larger get pages of their own (0: glibc's moving
     threshold); ``malloc_trim_every_s``: hand the heap's free pages back to the system this often (0: never);
-    see cti/allocator.py for why."""
+    see cti/allocator.py for why. ``gc_freeze``: once started, move the objects the process keeps for life out of
+    reach of Python's cyclic collector, whose full passes otherwise walk them all while calls wait
+    (cti/collector.py)."""
 
     malloc_arenas: int = Field(1, ge=0, le=64)
     malloc_mmap_threshold_kib: int = Field(128, ge=0, le=32 << 10)
     malloc_trim_every_s: float = Field(60.0, ge=0, le=86_400)
+    gc_freeze: bool = True
 
 
 class DatabaseSettings(_Section):

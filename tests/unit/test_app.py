@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -77,6 +78,12 @@ async def test_status_route_reports_every_part(app: CtiApp) -> None:
     assert body["ami"]["connected"] is True
     assert body["database"] == {"ok": True} and body["state"] == {"ok": True}
     assert body["agi"]["port"] == app.agi.port
+    gc.collect()  # a full collection while the app runs: the status counts it
+    async with aiohttp.ClientSession() as http, \
+            http.get(url, headers={"Authorization": f"Bearer {TOKEN}"}) as response:
+        collector = (await response.json())["collector"]
+    assert collector["full_collections"] >= 1 and collector["full_pause_ms_last"] is not None
+    assert collector["full_pause_ms_max"] >= collector["full_pause_ms_last"]
 
 
 async def test_call_gets_a_row_with_its_path_and_the_digits_typed(app: CtiApp) -> None:
