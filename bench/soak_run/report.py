@@ -37,7 +37,8 @@ def report(options: argparse.Namespace, host: dict[str, Any], load_before: float
                           "max": max(status_ms)} if status_ms else None,
         "server_cpu_s": round(last.get("cpu_s", 0.0) - samples[0]["cpu_s"], 1) if samples else None,
         "server_cpu_ms_per_call": cpu_per_call(samples, options.warm_up),
-        "server_agi": status["agi"], "server_ami": status["ami"], "sampling_errors": sampler.errors[:5],
+        "server_agi": status["agi"], "server_ami": status["ami"], "server_collector": status.get("collector"),
+        "sampling_errors": sampler.errors[:5],
         "samples": samples, "ok": ok,
     }
 
@@ -88,6 +89,10 @@ def table(result: dict[str, Any]) -> str:
         f"calls live {peaks['calls_live']}, AGI sessions {peaks['agi_sessions']}; left behind {result['left_behind']}",
         f"AGI commands seen on AMI: {calls['agi_commands']}; server log {result['server_log']['counts']}",
     ]
+    if collector := result.get("server_collector"):
+        lines.append(f"Python's full collections: {collector['full_collections']}, pause ms last "
+                     f"{collector['full_pause_ms_last']} / max {collector['full_pause_ms_max']}; objects frozen at "
+                     f"start {collector['frozen_objects']}")
     if "desktops" in result:
         lines.append(f"agent desktops: events {result['desktops']['events']}, errors {result['desktops']['errors']}")
     lines += [f"  FAILED {item['call']} ({item['scenario']}): {'; '.join(item['problems'])}"
