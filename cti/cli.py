@@ -94,6 +94,7 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
         if settings.process.gc_freeze:
             log.info("%d objects kept for the process's life frozen out of the collector's reach",
                      freeze_startup_objects())
+            app.collector.reset()  # from now on the pauses counted are the calls'
         trimming = asyncio.create_task(trim_free_memory_every(settings.process.malloc_trim_every_s))
         await stop.wait()
         trimming.cancel()

@@ -1,7 +1,8 @@
 """Python's cyclic garbage collector in the server process: what it costs the calls, and keeping that small.
 
-Freezing (``[process] gc_freeze``): once the server has started it holds some 300,000 objects that live as long
-as it does (modules, classes, SQLAlchemy's mappers and statement caches, templates, holiday tables). A full
+Freezing (``[process] gc_freeze``): once the server has started it holds some 120,000 objects the collector
+tracks, nearly all of which live as long as it does (modules, classes, SQLAlchemy's mappers and statement caches,
+templates, holiday tables). A full
 collection walks every one of them, and while it does the event loop, and so every call's AGI dialogue, waits:
 the soak measured ~70 ms per full collection, one every couple of minutes at 2 calls/s (docs/RELIABILITY.md,
 "Soak"). ``gc.freeze()`` moves them to a generation the collector never walks again. Full collections then cost
@@ -11,7 +12,8 @@ given back before they spread over fresh memory. What is frozen is never collect
 collection, when start-up's garbage is gone.
 
 Watching (``CollectorWatch``): how many full collections ran and how long the last and the longest held the
-loop, for ``GET /api/status`` and the soak.
+loop, for ``GET /api/status`` and the soak. The server starts counting afresh once it has frozen (``reset``), so
+the figures are those of the calls, not of the freeze's own collection.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ class CollectorWatch:
         self.full_collections = 0
         self.last_pause_ms: float | None = None
         self.max_pause_ms = 0.0
+
+    def reset(self) -> None:
+        self.full_collections, self.last_pause_ms, self.max_pause_ms = 0, None, 0.0
 
     def start(self) -> None:
         if self._on_collection not in gc.callbacks:

@@ -209,6 +209,7 @@ async def _database_outage(desk: Desk, proxy: Any) -> None:
     await asyncio.gather(desk.hung_up(in_ivr), desk.hung_up(during))
     status = await desk.server.status()
     assert status["database"]["ok"] is False and status["healthy"] is False
+    assert status["collector"]["frozen_objects"] > 10_000  # `cti serve` froze what it keeps for life
 
     assert desk.streamed(in_ivr)[:3] == ["welcome", "main-menu", "vm-intro"]
     assert desk.streamed(during)[:2] == ["welcome", "vm-intro"]

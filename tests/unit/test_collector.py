@@ -67,6 +67,9 @@ def test_the_longest_pause_is_kept() -> None:
         watch.stop()
     assert watch.as_dict()["full_pause_ms_last"] == pytest.approx(5.0)
     assert watch.as_dict()["full_pause_ms_max"] == pytest.approx(40.0)
+    watch.reset()
+    assert watch.as_dict() | {"frozen_objects": 0} == {"full_collections": 0, "full_pause_ms_last": None,
+                                                       "full_pause_ms_max": 0.0, "frozen_objects": 0}
 
 
 @pytest.mark.usefixtures("thawed")
