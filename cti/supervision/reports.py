@@ -36,7 +36,7 @@ GROUPS: tuple[Group, ...] = ("hour", "day", "number", "queue")
 CLOSED_STATES = frozenset({"closed", "holiday", "override_closed"})
 VOICEMAIL_OUTCOMES = frozenset({"voicemail", "voicemail_empty", "to_voicemail"})
 MAX_DAYS = 366
-STREAM_BATCH = 1000  # rows fetched from the database at a time by stream_calls
+STREAM_BATCH = 200  # rows fetched from the database at a time by stream_calls
 FIGURE_COLUMNS = ("offered", "answered", "abandoned", "voicemail", "closed", "other", "service_level_pct",
                   "abandon_rate_pct", "asa_s", "aht_s")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
