@@ -86,12 +86,15 @@ class ProcessSettings(_Section):
 
 class DatabaseSettings(_Section):
     """``connect_timeout_s`` and ``command_timeout_s`` (PostgreSQL) bound how long a step of a call can wait on a
-    database that does not answer (a network losing packets): the caller then gets the outage path, not silence."""
+    database that does not answer (a network losing packets): the caller then gets the outage path, not silence.
+    ``sqlite_cache_kib``: each SQLite connection's page cache (see ``cti.db.engine._sqlite_pragmas`` for why it is
+    small)."""
 
     url: str = "sqlite+aiosqlite:///var/cti.sqlite3"
     echo: bool = False
     connect_timeout_s: float = Field(5.0, gt=0, le=120)
     command_timeout_s: float = Field(15.0, gt=0, le=3600)
+    sqlite_cache_kib: int = Field(256, ge=64, le=1 << 20)
 
     @field_validator("url")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -86,13 +87,23 @@ def make_database(settings: DatabaseSettings) -> Database:
         connect_args = {"timeout": settings.connect_timeout_s, "command_timeout": settings.command_timeout_s}
     engine = create_async_engine(url, echo=settings.echo, pool_pre_ping=True, connect_args=connect_args)
     if url.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", functools.partial(_sqlite_pragmas, settings.sqlite_cache_kib))
     return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
-    """WAL lets readers run during a write; foreign keys are off by default in SQLite."""
+def _sqlite_pragmas(cache_kib: int, dbapi_connection: object, _record: object) -> None:
+    """WAL lets readers run during a write; foreign keys are off by default in SQLite.
+
+    The page cache is small (``cache_kib``, SQLite's default is 2 MiB per connection) because here it is mostly
+    thrown away: with WAL, a connection drops its whole cache when it next reads after another connection wrote,
+    and every call writes. What a big cache did was let a read of many rows (the wallboard's full recount every 5
+    minutes, a report) fill up to 2 MiB of pages on whichever pooled connection ran it, freed at its next read;
+    each such burst left holes in the heap, and the soak saw them as memory climbing 5 minutes at a time
+    (docs/RELIABILITY.md, "Soak"). A small cache recycles its own pages instead, and the pages read again come
+    from the kernel's file cache.
+    """
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute(f"PRAGMA cache_size=-{int(cache_kib)}")  # negative: KiB, not pages
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")

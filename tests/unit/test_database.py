@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -87,3 +89,18 @@ async def test_ping_reports_an_unreachable_database() -> None:
     with pytest.raises(DatabaseUnavailable):
         await db.ping()
     await db.close()
+
+
+@pytest.mark.parametrize("kib", [256, 1024])
+async def test_every_sqlite_connection_gets_the_configured_page_cache(tmp_path: Path,
+                                                                     kib: int) -> None:
+    """SQLite's page cache is per connection and mostly thrown away under WAL (cti/db/engine.py): each pooled
+    connection, not only the first, must be held to the configured size."""
+    db = make_database(DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path}/cache.sqlite3", sqlite_cache_kib=kib))
+    try:
+        async with db.engine.connect() as first, db.engine.connect() as second:
+            sizes = [(await conn.execute(text("PRAGMA cache_size"))).scalar_one() for conn in (first, second)]
+            journal = (await second.execute(text("PRAGMA journal_mode"))).scalar_one()
+    finally:
+        await db.close()
+    assert sizes == [-kib, -kib] and journal == "wal"
