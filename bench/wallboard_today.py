@@ -12,7 +12,8 @@ simulated clock moves one second, and today's figures are read twice:
 * **incremental**: ``TodayFigures.read`` (the calls that ended in the last second, then the open ones and those
   that ended within ``SETTLE_MARGIN_S``), on an instance that made its full count before the repeats.
 
-Also timed: the incremental one's full recount (every ``FULL_RECOUNT_S``, streamed), on a fresh instance.
+Also timed: the incremental one's full recount (every ``FULL_RECOUNT_S``, counted by the database, then the
+live rows), on a fresh instance.
 Times are medians of the repeats (``time.perf_counter``); memory is the ``tracemalloc`` peak of one more read
 of each kind, traced apart from the timed ones. Both reads are checked to give the same figures.
 """

@@ -7,8 +7,10 @@ that ended since (up to ``SETTLE_MARGIN_S`` ago) and counts afresh the few still
 
 A row can still change after its call ended (the ACD and the queue script both write it, a restarting node
 writes the answer it missed) or arrive late with an ``ended_at`` in the past (written after a database
-outage): the margin covers the usual delays, and a full recount every ``FULL_RECOUNT_S`` (streamed, never a
-list of the day) picks up the rest. The figures are exact again after the next full recount.
+outage): the margin covers the usual delays, and a full recount every ``FULL_RECOUNT_S`` picks up the rest.
+The figures are exact again after the next full recount. The database makes that count (``count_by_queue``):
+streamed through the server, the day's rows came back every 5 minutes as a burst of memory on every node, a
+screen open or not, and each burst left the heap a little bigger.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlalchemy import ColumnElement, and_, or_
 from cti.db import Database
 from cti.db.models import CallRecord
 from cti.settings import SupervisionSettings
-from cti.supervision.reports import Figures, day_bounds, started_in, stream_calls, targets
+from cti.supervision.reports import Figures, count_by_queue, day_bounds, started_in, stream_calls, targets
 
 SETTLE_MARGIN_S = 120.0  # a row that ended longer ago than this is taken as final until the next full recount
 FULL_RECOUNT_S = 300.0  # the settled figures are counted afresh at least this often (late rows, corrections)
@@ -80,8 +82,9 @@ class TodayFigures:
     async def _count_all(self, day: date, levels: dict[str, int], now: datetime) -> _Settled:
         start, end = day_bounds(day, day, self.zone)
         settled = _Settled(day, start, end, levels, watermark=now - self._margin, counted_at=now)
-        ended = CallRecord.ended_at < settled.watermark
-        settled.figures = await self._per_queue(settled, started_in(start, end), ended)
+        settled.figures = await count_by_queue(self.db, levels, self.settings.answer_within_s,
+                                               CallRecord.queue.is_not(None), started_in(start, end),
+                                               CallRecord.ended_at < settled.watermark)
         return settled
 
     async def _count_since(self, settled: _Settled, now: datetime) -> None:

@@ -222,8 +222,8 @@ async def test_other_targets_count_again_at_once(database: Database) -> None:
 
 
 async def test_a_failed_read_counts_nothing_twice(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The database fails after some rows of the incremental step, then on the full recount: the next reads
-    start again from what was counted, and stay exact."""
+    """The database fails after some rows of the incremental step, then on the live rows after a full recount,
+    then on the full recount itself: the next reads start again from what was counted, and stay exact."""
     figures = TodayFigures(database, SETTINGS)
     now = paris(14, 10, month=3)
     for index in range(6):
@@ -238,12 +238,22 @@ async def test_a_failed_read_counts_nothing_twice(database: Database, monkeypatc
             yield call
         raise DatabaseUnavailable("connection lost")
 
+    async def count_failing(*args: Any) -> dict[str, Figures]:
+        raise DatabaseUnavailable("connection lost")
+
     monkeypatch.setattr(today_module, "stream_calls", failing)
-    for seconds in (60, 60 + FULL_RECOUNT_S):  # the incremental step, then a full recount
+    for seconds in (60, 60 + FULL_RECOUNT_S):  # the incremental step, then a full recount (after it, the live rows)
         with pytest.raises(DatabaseUnavailable):
             await figures.read(LEVELS, now + timedelta(seconds=seconds))
     monkeypatch.setattr(today_module, "stream_calls", real)
     for seconds in (61, 62 + FULL_RECOUNT_S, 200 + FULL_RECOUNT_S):
+        at = now + timedelta(seconds=seconds)
+        assert shown(await figures.read(LEVELS, at)) == await full_count(database, LEVELS, at)
+    monkeypatch.setattr(today_module, "count_by_queue", count_failing)
+    with pytest.raises(DatabaseUnavailable):  # the full recount itself
+        await figures.read(LEVELS, now + timedelta(seconds=201 + 2 * FULL_RECOUNT_S))
+    monkeypatch.undo()
+    for seconds in (202 + 2 * FULL_RECOUNT_S, 300 + 2 * FULL_RECOUNT_S):
         at = now + timedelta(seconds=seconds)
         assert shown(await figures.read(LEVELS, at)) == await full_count(database, LEVELS, at)
     assert (await figures.read(LEVELS, at))["total"]["answered"] == 6
