@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from cti.db import Database, make_database
 from cti.db.base import utcnow
@@ -334,6 +334,31 @@ async def test_a_scan_leaves_no_chunk_of_paths_to_the_collector(
         gc.garbage.clear()
         gc.enable()
     assert held == []
+
+
+async def test_every_chunk_of_a_scan_runs_the_same_statement(
+    database: Database, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Days of 1 to 8 messages in chunks of 3: one SQL text for "which of these have a row", whatever a chunk
+    holds (each text is a statement the driver prepares and keeps), and the scan still finds every orphan."""
+    monkeypatch.setattr(recordings_module, "SCAN_CHUNK", 3)
+    texts: set[str] = set()
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "recordings.path IN" in statement:
+            texts.add(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        pipeline = _pipeline(database, media, FakeTranscriber(), orphan_grace_s=0)
+        for n in range(8):
+            await add_recording(database, media, 0.5, uniqueid=f"1732360000.{n}")
+            orphan = media / f"recordings/2026/11/23/1.{n}-00000000.wav"
+            write_wav(orphan, 0.5)
+            assert (await pipeline.recover(min_age_s=0)).files_registered == 1
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", seen)
+    assert len(texts) == 1
 
 
 async def test_young_files_are_left_to_the_live_call(database: Database, media: Path) -> None:

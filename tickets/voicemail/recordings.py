@@ -243,7 +243,8 @@ async def _register_day(db: Database, media_dir: Path, day: Path, cutoff: float,
     with contextlib.closing(_wav_name_chunks(day)) as chunks:  # the folder is closed even if the database fails
         while (names := await asyncio.to_thread(next, chunks, None)) is not None:
             async with db.session() as session:
-                known = set(await session.scalars(_REGISTERED_AMONG, {"paths": [prefix + name for name in names]}))
+                paths = _padded([prefix + name for name in names])
+                known = set(await session.scalars(_REGISTERED_AMONG, {"paths": paths}))
             unknown = [name for name in names if prefix + name not in known]
             for info in await asyncio.to_thread(_orphans_in, day, prefix, unknown, cutoff):
                 await register_recording(db, info, max_attempts=max_attempts)
@@ -251,6 +252,14 @@ async def _register_day(db: Database, media_dir: Path, day: Path, cutoff: float,
                 registered += 1
     await asyncio.to_thread(_drop_stale_sidecars, day, cutoff)
     return registered
+
+
+def _padded(paths: list[str]) -> list[str]:
+    """``paths`` (not empty) with its last one repeated up to ``SCAN_CHUNK``: every chunk then runs the same SQL
+    text. An IN list of another length is another statement, which the driver prepares and keeps in its
+    connection's cache (up to 128 of them, ~0.1 MiB each at 500 names): the day's last chunk has a new length at
+    nearly every scan, and the soak saw the memory step up every 5 minutes (docs/RELIABILITY.md, "Soak")."""
+    return paths + [paths[-1]] * (SCAN_CHUNK - len(paths))
 
 
 def _wav_name_chunks(day: Path) -> Generator[list[str], None, None]:
