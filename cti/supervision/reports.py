@@ -123,15 +123,16 @@ class Figures:
             self.talks += 1
             self.talk_s += call.talk_s
 
-    def add_counted(self, kind: str, queued: bool, row: CountedRow) -> None:
-        """Calls of one class counted by the database (``count_by_queue``), as ``add`` would take them one by one."""
-        self.classes[kind] = self.classes.get(kind, 0) + row.calls
-        if kind == "answered":
+    def add_counted(self, row: CountedRow) -> None:
+        """Calls of one queue and class counted by the database (``count_by_queue``), as ``add`` would take them
+        one by one."""
+        self.classes[row.kind] = self.classes.get(row.kind, 0) + row.calls
+        if row.kind == "answered":
             self.queued_finished += row.calls
             self.waits, self.wait_s = self.waits + row.waits, self.wait_s + (row.wait_s or 0.0)
             self.in_target += row.in_target or 0
             self.talks, self.talk_s = self.talks + row.talks, self.talk_s + (row.talk_s or 0.0)
-        elif kind == "abandoned" and queued:
+        elif row.kind == "abandoned" and row.queue is not None:
             self.queued_finished += row.calls
 
     def merge(self, other: Figures) -> None:
@@ -194,13 +195,13 @@ class CountedRow(NamedTuple):
     talk_s: float | None
 
 
-async def count_by_queue(db: Database, target_of: Mapping[str, float], default_s: float,
+async def count_by_queue(db: Database, service_levels: Mapping[str, float], default_s: float,
                          *where: ColumnElement[bool]) -> dict[str, Figures]:
     """The Figures per queue ("" for none) of the calls matching ``where``, counted by the database: a few rows
-    per queue come back, whatever the number of calls. ``target_of``: each queue's "answered within" target,
-    ``default_s`` for the others (as ``targets``)."""
-    target = (case({name: literal(float(value)) for name, value in target_of.items()}, value=CallRecord.queue,
-                   else_=literal(float(default_s))) if target_of else literal(float(default_s)))
+    per queue come back, whatever the number of calls. ``service_levels``: each queue's "answered within"
+    target, ``default_s`` for the others (as ``targets``)."""
+    target = (case({name: literal(float(value)) for name, value in service_levels.items()}, value=CallRecord.queue,
+                   else_=literal(float(default_s))) if service_levels else literal(float(default_s)))
     kind = call_class_sql().label("kind")
     query = (select(CallRecord.queue, kind, func.count(), func.count(CallRecord.wait_s), func.sum(CallRecord.wait_s),
                     func.sum(case((CallRecord.wait_s <= target, 1), else_=0)), func.count(CallRecord.talk_s),
@@ -210,8 +211,7 @@ async def count_by_queue(db: Database, target_of: Mapping[str, float], default_s
     async with db.session() as session:
         for row in (await session.execute(query)).all():
             counted = CountedRow._make(row)
-            found.setdefault(counted.queue or "", Figures()).add_counted(counted.kind, counted.queue is not None,
-                                                                          counted)
+            found.setdefault(counted.queue or "", Figures()).add_counted(counted)
     return found
 
 
